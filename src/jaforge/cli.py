@@ -1,0 +1,95 @@
+"""The `jaforge` command: `jaforge <stage> --config preset.yaml --a.b value …`.
+
+`jaforge --help` lists the stages; `jaforge <stage> --help` lists every config key with its
+type, default and meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from jaforge.config import ConfigError, describe, load_config
+from jaforge.registry import did_you_mean
+from jaforge.stages import STAGES
+
+USAGE = "usage: jaforge <stage> [--config FILE.yaml] [--key.sub VALUE ...]"
+
+
+def parse_overrides(args: list[str]) -> tuple[str | None, list[tuple[str, str]]]:
+    """`--config F` and `--a.b v` / `--a.b=v` pairs from the command line."""
+    config, overrides = None, []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(f"unexpected argument '{arg}'; {USAGE}")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"'--{key}' needs a value")
+            value = args[i + 1]
+            i += 1
+        if key == "config":
+            config = value
+        else:
+            overrides.append((key, value))
+        i += 1
+    return config, overrides
+
+
+def _print_stages() -> None:
+    print(USAGE + "\n\nstages:")
+    for name in STAGES.names():
+        print(f"  {name:<12} {STAGES.get(name).summary}")
+    print("\n`jaforge <stage> --help` lists that stage's config keys.")
+
+
+def _report(result: Any) -> None:
+    from jaforge.corpus.stats import CorpusStats, summary_table
+
+    if isinstance(result, CorpusStats):
+        print(summary_table(result))
+    elif isinstance(result, dict):
+        for name, path in result.items():
+            print(f"{name}: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        _print_stages()
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in STAGES:
+        print(f"jaforge: unknown stage '{name}'{did_you_mean(name, STAGES.names())} "
+              f"known: {', '.join(STAGES.names())}", file=sys.stderr)
+        return 2
+    config_cls, run = STAGES.get(name).load()
+    if any(a in ("-h", "--help") for a in rest):
+        print(f"jaforge {name}: {STAGES.get(name).summary}\n\nconfig keys:")
+        print("\n".join(describe(config_cls)))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config_path, overrides = parse_overrides(rest)
+        cfg = load_config(config_cls, config_path, overrides)
+    except (ConfigError, KeyError) as err:
+        print(f"jaforge {name}: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    try:
+        result = run(cfg)
+    except (ConfigError, KeyError, FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"jaforge {name}: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 1
+    _report(result)
+    out = getattr(getattr(cfg, "output", None), "dir", None) or getattr(cfg, "dir", None)
+    if out:
+        print(f"outputs: {Path(out).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Japanese detection by script statistics, with an optional fastText language-ID model.
+
+Script statistics are enough to separate Japanese from other languages written in Latin,
+Hangul or Han script: Japanese text mixes kana with kanji, Chinese has no kana.
+"""
+
+from __future__ import annotations
+
+import re
+
+from jaforge.corpus.config import LanguageConfig
+from jaforge.corpus.document import Document
+from jaforge.extras import require
+
+_KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9d]")
+_KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
+_LETTER_LIKE = re.compile(r"[^\W\d_]")  # any Unicode letter (Latin, Hangul, Cyrillic, kana, kanji…)
+
+
+def script_shares(text: str) -> tuple[float, float]:
+    """(Japanese letters / all letters, kana / Japanese letters) of a text."""
+    kana = len(_KANA.findall(text))
+    kanji = len(_KANJI.findall(text))
+    letters = len(_LETTER_LIKE.findall(text))
+    japanese = kana + kanji
+    return (japanese / letters if letters else 0.0, kana / japanese if japanese else 0.0)
+
+
+class JapaneseDetector:
+    """Corpus step: drops documents that are not Japanese (`not_japanese`, or `langid_model`)."""
+
+    name = "language"
+
+    def __init__(self, cfg: LanguageConfig):
+        self.cfg = cfg
+        self._model = None
+        if cfg.fasttext_model:
+            fasttext = require("fasttext", "ja", "fastText language ID")
+            self._model = fasttext.load_model(cfg.fasttext_model)
+
+    def __call__(self, doc: Document) -> str | None:
+        japanese, kana = doc.cached("script_shares", script_shares)
+        if japanese < self.cfg.min_japanese_ratio or kana < self.cfg.min_kana_ratio:
+            return "not_japanese"
+        if self._model is not None:
+            labels, probs = self._model.predict(doc.text.replace("\n", " "))
+            if labels[0] != "__label__ja" or probs[0] < self.cfg.fasttext_min_prob:
+                return "langid_model"
+        return None

@@ -1,0 +1,254 @@
+"""Fast text features shared by the corpus quality rules (Swallow, LLM-jp and HojiChar presets).
+
+Every feature is a pure function of the text. Rules reach them through the document's cache, so
+each is computed at most once per text version however many rules read it:
+
+    counts = doc.cached("char_counts", char_counts)
+    if counts.hiragana < 0.2 * counts.japanese: ...
+
+The work runs in C rather than in per-character Python loops: character classes via numpy over
+the UTF-32 code points, lines and sentences via `str.split` / `re`, duplicates via
+`collections.Counter`, character n-grams via one numpy sort of rolling hashes for all n at once,
+and compression via zlib.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+# --- character classes --------------------------------------------------------------------------
+
+# Inclusive code-point ranges. The prolonged sound mark ー belongs to katakana words (コーヒー);
+# the middle dot ・ does not: it separates words (ポート・スキャン), so it is a symbol here.
+HIRAGANA_RANGES = [(0x3041, 0x3096), (0x309D, 0x309F)]
+KATAKANA_RANGES = [(0x30A1, 0x30FA), (0x30FC, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)]
+KANJI_RANGES = [(0x3005, 0x3005), (0x3007, 0x3007), (0x303B, 0x303B), (0x3400, 0x4DBF),
+                (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F)]
+LATIN_RANGES = [(0x41, 0x5A), (0x61, 0x7A), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x24F),
+                (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)]
+DIGIT_RANGES = [(0x30, 0x39), (0xFF10, 0xFF19)]
+SPACE_RANGES = [(0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680),
+                (0x2000, 0x200A), (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F),
+                (0x3000, 0x3000)]
+
+
+def char_class(ranges: list[tuple[int, int]]) -> str:
+    """A regex character class (``[...]``) matching the given code-point ranges."""
+    return "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b != a else "")
+                         for a, b in ranges) + "]"
+
+
+KATAKANA_CLASS = char_class(KATAKANA_RANGES)
+
+_CLASSES = ("other", "hiragana", "katakana", "kanji", "latin", "digit", "space")
+
+
+def _class_table() -> tuple[np.ndarray, np.ndarray]:
+    """Sorted range boundaries and, for each gap between them, the class index it belongs to."""
+    ranges = sorted((a, b, cls) for cls, group in enumerate(
+        (HIRAGANA_RANGES, KATAKANA_RANGES, KANJI_RANGES, LATIN_RANGES, DIGIT_RANGES,
+         SPACE_RANGES), start=1) for a, b in group)
+    bounds, labels = [], [0]
+    for a, b, cls in ranges:
+        bounds += [a, b + 1]
+        labels += [cls, 0]
+    return np.array(bounds, dtype=np.uint32), np.array(labels, dtype=np.intp)
+
+
+_BOUNDS, _LABELS = _class_table()
+
+
+class CharCounts(NamedTuple):
+    """How many characters of each class a text has; `other` is every remaining non-space."""
+
+    hiragana: int
+    katakana: int
+    kanji: int
+    latin: int
+    digit: int
+    space: int
+    other: int
+
+    @property
+    def japanese(self) -> int:
+        """Japanese letters: hiragana + katakana + kanji."""
+        return self.hiragana + self.katakana + self.kanji
+
+    @property
+    def letters(self) -> int:
+        """Letters: Japanese letters + Latin letters."""
+        return self.hiragana + self.katakana + self.kanji + self.latin
+
+
+def codepoints(text: str) -> np.ndarray:
+    """The text's code points as a uint32 array (lone surrogates kept as their code)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def char_counts(text: str) -> CharCounts:
+    """Counts of hiragana, katakana, kanji, Latin letters, digits, spaces and other symbols."""
+    interval = np.searchsorted(_BOUNDS, codepoints(text), side="right")
+    per_interval = np.bincount(interval, minlength=len(_LABELS))
+    per_class = np.bincount(_LABELS, weights=per_interval, minlength=len(_CLASSES))
+    other, hira, kata, kanji, latin, digit, space = (int(x) for x in per_class)
+    return CharCounts(hira, kata, kanji, latin, digit, space, other)
+
+
+# --- lines and sentences ------------------------------------------------------------------------
+
+SENTENCE_END = "。．！？!?"
+# A sentence runs to a run of end marks or to the end of its line: a line break also ends one.
+_SENTENCE = re.compile(f"[^{SENTENCE_END}\n]+[{SENTENCE_END}]*")
+
+
+@lru_cache(maxsize=16)
+def lines(text: str) -> tuple[str, ...]:
+    """The non-blank lines, stripped of surrounding whitespace."""
+    return tuple(line for line in map(str.strip, text.split("\n")) if line)
+
+
+@lru_cache(maxsize=16)
+def sentences(text: str) -> tuple[str, ...]:
+    """Sentences split after 。．！？!? (a run of them stays with its sentence) and at line
+    breaks, stripped; blank pieces are dropped."""
+    return tuple(s for s in map(str.strip, _SENTENCE.findall(text)) if s)
+
+
+def mean_sentence_length(text: str) -> float:
+    """Mean sentence length in characters (0.0 when there is no sentence)."""
+    sents = sentences(text)
+    return sum(map(len, sents)) / len(sents) if sents else 0.0
+
+
+def max_sentence_length(text: str) -> int:
+    """Length in characters of the longest sentence (0 when there is none)."""
+    return max(map(len, sentences(text)), default=0)
+
+
+def ending_fraction(items: tuple[str, ...], endings: tuple[str, ...]) -> float:
+    """Fraction of `items` that end with one of `endings` (0.0 for no items)."""
+    return sum(1 for s in items if s.endswith(endings)) / len(items) if items else 0.0
+
+
+# --- duplicates ---------------------------------------------------------------------------------
+
+class Duplicates(NamedTuple):
+    """Repeats among a document's lines or sentences (Gopher / MassiveText counting: every
+    occurrence after the first is a duplicate)."""
+
+    fraction: float       # duplicate items / all items
+    char_fraction: float  # characters in duplicate items / characters in all items
+
+
+def duplicates(items: tuple[str, ...] | list[str]) -> Duplicates:
+    """Fraction of items, and of their characters, that repeat an earlier item."""
+    if not items:
+        return Duplicates(0.0, 0.0)
+    distinct = Counter(items)
+    total_chars = sum(map(len, items))
+    dup_chars = total_chars - sum(map(len, distinct))
+    return Duplicates((len(items) - len(distinct)) / len(items),
+                      dup_chars / total_chars if total_chars else 0.0)
+
+
+def line_duplicates(text: str) -> Duplicates:
+    return duplicates(lines(text))
+
+
+def sentence_duplicates(text: str) -> Duplicates:
+    return duplicates(sentences(text))
+
+
+# --- character n-grams --------------------------------------------------------------------------
+
+DEFAULT_MAX_N = 10
+MAX_N = 64
+_HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd, so each step of the rolling hash is a bijection
+# Distinct values parked past a row's last n-gram: they sort last and never pair up.
+_SENTINELS = np.uint64(2**64 - 1) - np.arange(MAX_N, dtype=np.uint64)
+
+
+class NgramProfile:
+    """Counts of overlapping character n-grams for n = 1 … max_n, as the Swallow corpus counts
+    them (on the raw text, line breaks included).
+
+    Each n-gram is a 64-bit rolling hash; all sizes are sorted in one call and equal neighbours
+    give the repeats. Two distinct n-grams share a hash with probability about 2^-64 per pair.
+    """
+
+    def __init__(self, text: str, max_n: int = DEFAULT_MAX_N):
+        if not 1 <= max_n <= MAX_N:
+            raise ValueError(f"n-gram size {max_n} is outside 1…{MAX_N}")
+        cps = codepoints(text).astype(np.uint64)
+        size = self._size = len(cps)
+        self.max_n = max_n
+        hashes = np.empty((max_n, size), dtype=np.uint64)
+        hashes[0] = cps
+        for n in range(2, min(max_n, size) + 1):
+            valid = size - n + 1
+            np.multiply(hashes[n - 2, :valid], _HASH_MULT, out=hashes[n - 1, :valid])
+            hashes[n - 1, :valid] += cps[n - 1:]
+            hashes[n - 1, valid:] = _SENTINELS[:n - 1]
+        if size < max_n:
+            hashes[size:] = _SENTINELS[:size]  # rows for n > size hold no n-gram at all
+        hashes.sort(axis=1)
+        self._equal_next = hashes[:, 1:] == hashes[:, :-1]  # row n-1: sorted n-gram i == i+1
+        self._repeat_counts: np.ndarray | None = None
+
+    def total(self, n: int) -> int:
+        """How many n-grams (occurrences) the text has."""
+        if not 1 <= n <= self.max_n:
+            raise ValueError(f"n-gram size {n} is outside 1…{self.max_n} of this profile")
+        return max(self._size - n + 1, 0)
+
+    def top_share(self, n: int) -> float:
+        """Occurrences of the most frequent n-gram / all n-gram occurrences."""
+        total = self.total(n)
+        if total < 2:
+            return float(total)
+        eq = self._equal_next[n - 1]
+        breaks = np.flatnonzero(~eq)  # last element of each run of equal n-grams
+        if not len(breaks):
+            return 1.0
+        inner = int((breaks[1:] - breaks[:-1]).max()) if len(breaks) > 1 else 0
+        return max(int(breaks[0]) + 1, inner, len(eq) - int(breaks[-1])) / total
+
+    def duplicate_share(self, n: int) -> float:
+        """Occurrences of n-grams that occur more than once / all n-gram occurrences."""
+        total = self.total(n)
+        return int(self._repeats()[n - 1]) / total if total else 0.0
+
+    def duplicate_distinct_share(self, n: int) -> float:
+        """Distinct n-grams that occur more than once / all distinct n-grams."""
+        total = self.total(n)
+        if total < 2:
+            return 0.0
+        eq = self._equal_next[n - 1]
+        repeated = int(eq[0]) + np.count_nonzero(eq[1:] & ~eq[:-1])
+        return repeated / (total - np.count_nonzero(eq))
+
+    def _repeats(self) -> np.ndarray:
+        """Per size, how many n-gram occurrences have an equal neighbour (all rows at once)."""
+        if self._repeat_counts is None:
+            eq = self._equal_next
+            if eq.shape[1] == 0:
+                self._repeat_counts = np.zeros(self.max_n, dtype=np.intp)
+            else:
+                self._repeat_counts = (np.count_nonzero(eq[:, 1:] | eq[:, :-1], axis=1)
+                                       + eq[:, 0] + eq[:, -1])
+        return self._repeat_counts
+
+
+# --- compression --------------------------------------------------------------------------------
+
+def compression_ratio(text: str, level: int = 9) -> float:
+    """zlib-compressed size / UTF-8 size (0.0 for empty text); natural prose sits in between,
+    boilerplate compresses far better and random strings far worse."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return len(zlib.compress(raw, level)) / len(raw) if raw else 0.0

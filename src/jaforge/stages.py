@@ -1,0 +1,30 @@
+"""The stages the `jaforge` command runs: name → (config class, run function, one-line summary).
+
+Stages are imported only when chosen, so `jaforge --help` stays fast and light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from jaforge.registry import Registry
+
+
+@dataclass(frozen=True)
+class Stage:
+    module: str
+    config: str
+    summary: str
+
+    def load(self) -> tuple[type, Callable[[Any], Any]]:
+        module = importlib.import_module(self.module)
+        return getattr(module, self.config), module.run
+
+
+STAGES: Registry[Stage] = Registry("stage")
+STAGES.register("corpus")(Stage("jaforge.corpus", "CorpusConfig",
+                                "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards"))
+STAGES.register("lifecycle")(Stage("jaforge.lifecycle", "LifecycleConfig",
+                                   "the whole pipeline on one config, stage after stage (the main job)"))

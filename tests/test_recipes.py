@@ -1,0 +1,29 @@
+"""Every preset in recipes/ loads into its stage's config, and its rules resolve."""
+
+from pathlib import Path
+
+import pytest
+
+from jaforge.config import load_config
+from jaforge.stages import STAGES
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+def stage_of(recipe: Path) -> str:
+    return recipe.stem.split("-")[0]
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_recipe_loads(recipe):
+    config_cls, _ = STAGES.get(stage_of(recipe)).load()
+    cfg = load_config(config_cls, recipe)
+    corpus = getattr(cfg, "corpus", cfg)
+    from jaforge.corpus.rules import resolve_rules
+
+    q = corpus.quality
+    assert resolve_rules(q.preset, [r for r in q.rules if r["name"] != "url_blocklist"], q.params, q.disable)
+
+
+def test_there_are_recipes_for_each_ready_stage():
+    assert {"corpus", "lifecycle"} <= {stage_of(r) for r in RECIPES}
