@@ -5,7 +5,7 @@
 Writes (deterministically, seed 0):
   data/ja/dups/near_duplicates.jsonl   small edits of clean documents (duplicate_of, edit)
   data/ja/dups/exact_duplicates.jsonl  verbatim copies of clean documents
-  data/html/page-NN.html + index.jsonl  clean documents wrapped in site chrome (nav, ads, sidebar, footer)
+  data/html/page-NN.html + index.tsv    clean documents wrapped in site chrome (nav, ads, sidebar, footer)
   data/warc/sample.warc.gz              some of those pages as WARC response records (needs warcio)
 
 The site chrome below is written by the jaforge team; nothing here is copied from real sites.
@@ -135,7 +135,8 @@ def make_html(docs: list[dict], rng: random.Random) -> list[tuple[str, str, str]
         url = f"https://www.example.jp/site{i % len(SITES)}/{i:02d}.html"
         index.append({"file": name, "source_id": doc["id"], "site": site["name"], "url": url})
         pages.append((url, content, doc["id"]))
-    write_jsonl(DATA / "html" / "index.jsonl", index)
+    rows = ["file\tsource_id\tsite\turl"] + ["\t".join(r.values()) for r in index]
+    (DATA / "html" / "index.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return pages
 
 

@@ -48,13 +48,15 @@ def _print_stages() -> None:
 
 
 def _report(result: Any) -> None:
+    """Print a stage's result: the per-step table of a corpus run, each stage's of a lifecycle."""
     from jaforge.corpus.stats import CorpusStats, summary_table
 
     if isinstance(result, CorpusStats):
         print(summary_table(result))
     elif isinstance(result, dict):
-        for name, path in result.items():
-            print(f"{name}: {path}")
+        for name, stage_result in result.items():
+            print(f"## {name}\n")
+            _report(stage_result)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from jaforge.config import save_config
 from jaforge.corpus.config import CorpusConfig
@@ -22,12 +23,12 @@ class LifecycleConfig:
     """The corpus stage (its output.dir is replaced by `<dir>/corpus`)."""
 
 
-def run(cfg: LifecycleConfig) -> dict[str, Path]:
+def run(cfg: LifecycleConfig) -> dict[str, Any]:
+    """Run each ready stage in turn; returns each stage's result by stage name."""
     from jaforge import corpus
 
     root = Path(cfg.dir)
     root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root / "config.yaml")
     corpus_cfg = replace(cfg.corpus, output=replace(cfg.corpus.output, dir=str(root / "corpus")))
-    corpus.run(corpus_cfg)
-    return {"corpus": root / "corpus"}
+    return {"corpus": corpus.run(corpus_cfg)}

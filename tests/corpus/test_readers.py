@@ -111,3 +111,17 @@ def test_html_main_text_and_warc(tmp_path):
     assert docs[0].meta["url"] == "https://example.jp/page" and docs[0].meta["warc_date"]
     assert "段落5の内容" in docs[0].text
     del warcio
+
+
+def test_a_100_mb_document_is_skipped_with_its_place(tmp_path):
+    path = tmp_path / "big.jsonl"
+    with open(path, "wb") as f:
+        f.write(b'{"id": "big", "text": "')
+        chunk = ("あ" * 1_000_000).encode("utf-8")  # 3 MB
+        for _ in range(34):
+            f.write(chunk)
+        f.write(b'"}\n')
+        f.write(json.dumps({"id": "small", "text": TEXT}, ensure_ascii=False).encode() + b"\n")
+    assert path.stat().st_size > 100_000_000
+    docs, skipped = read(path)
+    assert [d.id for d in docs] == ["small"] and skipped == {"too_large": 1}

@@ -49,8 +49,9 @@ class LanguageConfig:
 
 @dataclass
 class QualityConfig:
-    preset: Optional[str] = "swallow_v1"
-    """Named rule list: swallow_v1, llmjp_v1, hojichar_std; None for only `rules`."""
+    preset: Optional[str] = "ja_web"
+    """Named rule list: ja_web (default: Swallow v1 + mojibake, symbol and ad checks), swallow_v1,
+    llmjp_v1, hojichar_std; None for only `rules`."""
     rules: list[dict[str, Any]] = field(default_factory=list)
     """Extra rules after the preset, each `{name: <rule>, <param>: <value>, …}`."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
