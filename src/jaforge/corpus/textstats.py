@@ -4,21 +4,20 @@ Every feature is a pure function of the text. Rules reach them through the docum
 each is computed at most once per text version however many rules read it:
 
     counts = doc.cached("char_counts", char_counts)
-    if counts.hiragana < 0.2 * counts.japanese: ...
+    if counts.hiragana / counts.japanese < 0.2: ...
 
 The work runs in C rather than in per-character Python loops: character classes via numpy over
-the UTF-32 code points, lines and sentences via `str.split` / `re`, duplicates via
-`collections.Counter`, character n-grams via one numpy sort of rolling hashes for all n at once,
-and compression via zlib.
+the UTF-32 code points, lines and sentences via `str.split` / `re`, duplicates via sets,
+character n-grams via one numpy sort of rolling hashes for several sizes, compression via zlib.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections import Counter
 from functools import lru_cache
-from typing import NamedTuple
+from itertools import repeat
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -133,7 +132,7 @@ def max_sentence_length(text: str) -> int:
 
 def ending_fraction(items: tuple[str, ...], endings: tuple[str, ...]) -> float:
     """Fraction of `items` that end with one of `endings` (0.0 for no items)."""
-    return sum(1 for s in items if s.endswith(endings)) / len(items) if items else 0.0
+    return sum(map(str.endswith, items, repeat(endings))) / len(items) if items else 0.0
 
 
 # --- duplicates ---------------------------------------------------------------------------------
@@ -150,7 +149,7 @@ def duplicates(items: tuple[str, ...] | list[str]) -> Duplicates:
     """Fraction of items, and of their characters, that repeat an earlier item."""
     if not items:
         return Duplicates(0.0, 0.0)
-    distinct = Counter(items)
+    distinct = set(items)
     total_chars = sum(map(len, items))
     dup_chars = total_chars - sum(map(len, distinct))
     return Duplicates((len(items) - len(distinct)) / len(items),
@@ -167,7 +166,6 @@ def sentence_duplicates(text: str) -> Duplicates:
 
 # --- character n-grams --------------------------------------------------------------------------
 
-DEFAULT_MAX_N = 10
 MAX_N = 64
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd, so each step of the rolling hash is a bijection
 # Distinct values parked past a row's last n-gram: they sort last and never pair up.
@@ -175,44 +173,64 @@ _SENTINELS = np.uint64(2**64 - 1) - np.arange(MAX_N, dtype=np.uint64)
 
 
 class NgramProfile:
-    """Counts of overlapping character n-grams for n = 1 … max_n, as the Swallow corpus counts
-    them (on the raw text, line breaks included).
+    """Counts of overlapping character n-grams, as the Swallow corpus counts them (on the raw
+    text, line breaks included), for any n from 1 to 64.
 
-    Each n-gram is a 64-bit rolling hash; all sizes are sorted in one call and equal neighbours
-    give the repeats. Two distinct n-grams share a hash with probability about 2^-64 per pair.
+    Each n-gram is a 64-bit rolling hash; equal neighbours after sorting are the repeats. Sizes
+    are computed on first use, several in one sort through `prepare(sizes)`, and kept: a rule
+    asking for 2…4 and one asking for 5…10 share the hashing. Two distinct n-grams share a
+    hash with probability about 2^-64 per pair.
     """
 
-    def __init__(self, text: str, max_n: int = DEFAULT_MAX_N):
-        if not 1 <= max_n <= MAX_N:
-            raise ValueError(f"n-gram size {max_n} is outside 1…{MAX_N}")
-        cps = codepoints(text).astype(np.uint64)
-        size = self._size = len(cps)
-        self.max_n = max_n
-        hashes = np.empty((max_n, size), dtype=np.uint64)
-        hashes[0] = cps
-        for n in range(2, min(max_n, size) + 1):
-            valid = size - n + 1
-            np.multiply(hashes[n - 2, :valid], _HASH_MULT, out=hashes[n - 1, :valid])
-            hashes[n - 1, :valid] += cps[n - 1:]
-            hashes[n - 1, valid:] = _SENTINELS[:n - 1]
-        if size < max_n:
-            hashes[size:] = _SENTINELS[:size]  # rows for n > size hold no n-gram at all
-        hashes.sort(axis=1)
-        self._equal_next = hashes[:, 1:] == hashes[:, :-1]  # row n-1: sorted n-gram i == i+1
-        self._repeat_counts: np.ndarray | None = None
+    def __init__(self, text: str):
+        self._cps = codepoints(text).astype(np.uint64)
+        self._size = len(self._cps)
+        self._hashes = [self._cps]  # [n - 1]: unsorted hashes of the n-grams, in text order
+        self._equal_next: dict[int, np.ndarray] = {}  # n → sorted n-gram i == i+1
+        self._repeats: dict[int, int] = {}  # n → occurrences of n-grams seen more than once
+
+    def prepare(self, sizes: Iterable[int]) -> NgramProfile:
+        """Compute these n-gram sizes now, in one sort."""
+        todo = sorted({int(n) for n in sizes} - self._equal_next.keys())
+        if not todo:
+            return self
+        if todo[0] < 1 or todo[-1] > MAX_N:
+            raise ValueError(f"n-gram sizes must be within 1…{MAX_N}, got {todo}")
+        size = self._size
+        while len(self._hashes) < todo[-1]:
+            n = len(self._hashes) + 1
+            valid = max(size - n + 1, 0)
+            self._hashes.append(self._hashes[-1][:valid] * _HASH_MULT + self._cps[n - 1:])
+        block = np.empty((len(todo), size), dtype=np.uint64)
+        for row, n in enumerate(todo):
+            hashes = self._hashes[n - 1]
+            block[row, :len(hashes)] = hashes
+            block[row, len(hashes):] = _SENTINELS[:size - len(hashes)]
+        block.sort(axis=1)
+        eq = block[:, 1:] == block[:, :-1]
+        if size > 1:
+            repeats = np.count_nonzero(eq[:, 1:] | eq[:, :-1], axis=1) + eq[:, 0] + eq[:, -1]
+        else:
+            repeats = np.zeros(len(todo), dtype=np.intp)
+        for row, n in enumerate(todo):
+            self._equal_next[n] = eq[row]
+            self._repeats[n] = int(repeats[row])
+        return self
 
     def total(self, n: int) -> int:
         """How many n-grams (occurrences) the text has."""
-        if not 1 <= n <= self.max_n:
-            raise ValueError(f"n-gram size {n} is outside 1…{self.max_n} of this profile")
         return max(self._size - n + 1, 0)
+
+    def _row(self, n: int) -> np.ndarray:
+        if n not in self._equal_next:
+            self.prepare((n,))
+        return self._equal_next[n]
 
     def top_share(self, n: int) -> float:
         """Occurrences of the most frequent n-gram / all n-gram occurrences."""
-        total = self.total(n)
+        eq, total = self._row(n), self.total(n)
         if total < 2:
             return float(total)
-        eq = self._equal_next[n - 1]
         breaks = np.flatnonzero(~eq)  # last element of each run of equal n-grams
         if not len(breaks):
             return 1.0
@@ -221,28 +239,17 @@ class NgramProfile:
 
     def duplicate_share(self, n: int) -> float:
         """Occurrences of n-grams that occur more than once / all n-gram occurrences."""
+        self._row(n)
         total = self.total(n)
-        return int(self._repeats()[n - 1]) / total if total else 0.0
+        return self._repeats[n] / total if total else 0.0
 
     def duplicate_distinct_share(self, n: int) -> float:
         """Distinct n-grams that occur more than once / all distinct n-grams."""
-        total = self.total(n)
+        eq, total = self._row(n), self.total(n)
         if total < 2:
             return 0.0
-        eq = self._equal_next[n - 1]
         repeated = int(eq[0]) + np.count_nonzero(eq[1:] & ~eq[:-1])
         return repeated / (total - np.count_nonzero(eq))
-
-    def _repeats(self) -> np.ndarray:
-        """Per size, how many n-gram occurrences have an equal neighbour (all rows at once)."""
-        if self._repeat_counts is None:
-            eq = self._equal_next
-            if eq.shape[1] == 0:
-                self._repeat_counts = np.zeros(self.max_n, dtype=np.intp)
-            else:
-                self._repeat_counts = (np.count_nonzero(eq[:, 1:] | eq[:, :-1], axis=1)
-                                       + eq[:, 0] + eq[:, -1])
-        return self._repeat_counts
 
 
 # --- compression --------------------------------------------------------------------------------
