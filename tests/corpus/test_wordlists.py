@@ -131,7 +131,7 @@ def test_shipped_data_path(tmp_path, monkeypatch):
     write(lists / "mine.txt", "x\n")
     monkeypatch.setenv("JAFORGE_DATA_DIR", str(tmp_path))
     assert shipped_data_path("ja/lists/mine.txt") == lists / "mine.txt"
-    with pytest.raises(WordListError, match=r"data/ja/lists/absent\.txt not found"):
+    with pytest.raises(WordListError, match=r"ja/lists/absent\.txt not found.*your own list"):
         shipped_data_path("ja/lists/absent.txt")
 
 

@@ -10,19 +10,18 @@ import re
 
 from jaforge.corpus.config import LanguageConfig
 from jaforge.corpus.document import Document
+from jaforge.corpus.textstats import char_counts
 from jaforge.extras import require
 
-_KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9d]")
-_KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
 _LETTER_LIKE = re.compile(r"[^\W\d_]")  # any Unicode letter (Latin, Hangul, Cyrillic, kana, kanji…)
 
 
 def script_shares(text: str) -> tuple[float, float]:
     """(Japanese letters / all letters, kana / Japanese letters) of a text."""
-    kana = len(_KANA.findall(text))
-    kanji = len(_KANJI.findall(text))
+    counts = char_counts(text)
+    kana = counts.hiragana + counts.katakana
+    japanese = counts.japanese
     letters = len(_LETTER_LIKE.findall(text))
-    japanese = kana + kanji
     return (japanese / letters if letters else 0.0, kana / japanese if japanese else 0.0)
 
 

@@ -13,11 +13,12 @@ on either side, so the NG word ポート does not fire inside インポート or
 
 from __future__ import annotations
 
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
+
+from jaforge.data import data_path
 
 from jaforge.corpus.document import Document
 from jaforge.corpus.textstats import KATAKANA_CLASS
@@ -49,26 +50,12 @@ def load_word_list(path: str | Path) -> list[str]:
 
 
 def shipped_data_path(relative: str) -> Path:
-    """A file under the repository's ``data/`` directory (the samples jaforge ships).
-
-    Looks in ``$JAFORGE_DATA_DIR`` first, then in a ``data/`` directory beside ``src/`` in any
-    folder above this module (a source checkout or an editable install), then under the
-    working directory.
-    """
-    candidates = []
-    if os.environ.get("JAFORGE_DATA_DIR"):
-        candidates.append(Path(os.environ["JAFORGE_DATA_DIR"]) / relative)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "src").is_dir() and (parent / "data").is_dir():
-            candidates.append(parent / "data" / relative)
-            break
-    candidates.append(Path.cwd() / "data" / relative)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    tried = ", ".join(str(c) for c in candidates)
-    raise WordListError(f"shipped word list data/{relative} not found (looked at: {tried}); "
-                        f"pass the rule a `path` to your own list, or set JAFORGE_DATA_DIR")
+    """A sample list under jaforge's ``data/`` directory (see `jaforge.data.data_dir`)."""
+    try:
+        return data_path(relative)
+    except FileNotFoundError as err:
+        raise WordListError(f"shipped word list data/{relative}: {err}; "
+                            f"pass the rule a `path` to your own list") from None
 
 
 class WordMatches(NamedTuple):
