@@ -163,7 +163,8 @@ def filter_task(index: int, cfg: CorpusConfig, tasks: list[list[str]]) -> dict[s
     save_keys(layout.keys(index), exact, band_matrix)
     _write_json(layout.stats("filter", index), stats.to_dict())
     mark_done(layout.work, "filter", index)
-    return {"docs": sum(c.docs_in for c in list(stats.steps.values())[:1])}
+    first_step = next(iter(stats.steps.values()), None)
+    return {"docs": first_step.docs_in if first_step else 0}
 
 
 def dedup_all(cfg: CorpusConfig, n_tasks: int) -> None:
