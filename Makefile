@@ -3,12 +3,15 @@
 VENV ?= .venv
 PYTHON ?= python3
 PIP = $(VENV)/bin/pip
+# The CPU build of torch; GPU users install their own build first and set TORCH= (empty).
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test bench-corpus
 
 $(VENV)/.jaforge-dev:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	$(if $(TORCH),$(PIP) install -q $(TORCH))
 	$(PIP) install -q -e '.[dev]'
 	touch $@
 
