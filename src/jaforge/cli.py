@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaforge {name}: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 1
     _report(result)
-    out = getattr(getattr(cfg, "output", None), "dir", None) or getattr(cfg, "dir", None)
+    out = (getattr(getattr(cfg, "output", None), "dir", None) or getattr(cfg, "dir", None)
+           or getattr(cfg, "out_dir", None))
     if out:
         print(f"outputs: {Path(out).resolve()}")
     return 0

@@ -28,3 +28,5 @@ STAGES.register("corpus")(Stage("jaforge.corpus", "CorpusConfig",
                                 "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards"))
 STAGES.register("lifecycle")(Stage("jaforge.lifecycle", "LifecycleConfig",
                                    "the whole pipeline on one config, stage after stage (the main job)"))
+STAGES.register("export")(Stage("jaforge.model.export", "ExportConfig",
+                                "jaforge model/checkpoint → Hugging Face Llama directory (+ tokenizer)"))

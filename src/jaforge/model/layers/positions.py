@@ -1,0 +1,127 @@
+"""Position encodings, registered by name. Each one acts at up to three places of the model:
+
+    embed(h)             added to the token embeddings (learned absolute table)
+    rotate(q, k)         applied to queries and keys per head (RoPE)
+    attention_bias(T)    an additive [n_head, T, T] bias on attention scores (ALiBi)
+
+and leaves the others unchanged, so the transformer calls all three without knowing which is used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from jaforge.model.config import ModelConfig
+from jaforge.registry import Registry
+
+POSITIONS: Registry[type["PositionEncoding"]] = Registry("position encoding")
+
+
+class PositionEncoding(nn.Module):
+    """No position information at all ('none', NoPE): causal masking alone orders the tokens."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Queries and keys laid out [batch, seq, heads, head_dim]."""
+        return q, k
+
+    def attention_bias(self, seq_len: int, device: torch.device) -> Optional[torch.Tensor]:
+        return None
+
+
+POSITIONS.register("none")(PositionEncoding)
+
+
+@POSITIONS.register("learned")
+class LearnedPositions(PositionEncoding):
+    """A trained table of max_seq_len absolute position vectors added to the embeddings (GPT-2)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.weight = nn.Parameter(torch.zeros(cfg.max_seq_len, cfg.d_model))
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        seq_len = h.shape[1]
+        if seq_len > self.weight.shape[0]:
+            raise ValueError(f"sequence of {seq_len} tokens is longer than max_seq_len="
+                             f"{self.weight.shape[0]} of the learned position table")
+        return h + self.weight[:seq_len]
+
+
+@POSITIONS.register("rope")
+class RotaryPositions(PositionEncoding):
+    """Rotary embeddings (Su et al. 2021) in the half-split layout used by Llama/HF, so exported
+    q/k weights need no permutation. cos/sin tables are cached per length and device."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        dim = cfg.head_dim
+        inv_freq = 1.0 / (cfg.rope_base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self._cache: dict = {}
+
+    def cos_sin(self, seq_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin of the rotation angles, [seq_len, 1, head_dim // 2]."""
+        key = (seq_len, str(device))
+        if key not in self._cache:
+            positions = torch.arange(seq_len, device=device, dtype=torch.float)
+            angles = torch.outer(positions, self.inv_freq.to(device))[:, None, :]
+            self._cache = {key: (angles.cos(), angles.sin())}
+        return self._cache[key]
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotate q and k, laid out [batch, seq, heads, head_dim]: each pair (x_i, x_{i+d/2})
+        turns by position·θ^(-2i/d)."""
+        cos, sin = self.cos_sin(q.shape[1], q.device)
+        cos, sin = cos.to(q.dtype), sin.to(q.dtype)
+        return rotate_pairs(q, cos, sin), rotate_pairs(k, cos, sin)
+
+
+def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """(x1, x2) → (x1·cos − x2·sin, x2·cos + x1·sin) on the two halves of the last dimension,
+    the same as Llama's x·cos + rotate_half(x)·sin without its full-width negation and copy."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+
+def alibi_slopes(n_head: int) -> torch.Tensor:
+    """Head slopes of ALiBi (Press et al. 2022): a geometric sequence from 2^(-8/n); for head
+    counts that are not powers of two, the closest power's slopes plus every other slope of the
+    next power (as in the reference implementation)."""
+    def power_of_two_slopes(n: int) -> list[float]:
+        start = 2 ** (-8 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    closest = 2 ** math.floor(math.log2(n_head))
+    slopes = power_of_two_slopes(closest)
+    if closest < n_head:
+        slopes += power_of_two_slopes(2 * closest)[0::2][: n_head - closest]
+    return torch.tensor(slopes)
+
+
+@POSITIONS.register("alibi")
+class ALiBiPositions(PositionEncoding):
+    """Linear biases −slope·(i − j) on the attention score of query i to key j."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.register_buffer("slopes", alibi_slopes(cfg.n_head), persistent=False)
+
+    def attention_bias(self, seq_len: int, device: torch.device) -> torch.Tensor:
+        pos = torch.arange(seq_len, device=device)
+        distance = (pos[:, None] - pos[None, :]).clamp(min=0).float()
+        return -self.slopes.to(device)[:, None, None] * distance
+
+
+def build_position(cfg: ModelConfig) -> PositionEncoding:
+    """The registered position encoding named by `cfg.position`."""
+    return POSITIONS.get(cfg.position)(cfg)
