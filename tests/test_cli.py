@@ -30,14 +30,25 @@ def test_parse_overrides_forms():
 
 
 def test_main_job_runs_on_the_embedded_data(tmp_path):
-    """The README's main job (lifecycle on the embedded data) runs and reports its outputs."""
+    """The README's main job (the lifecycle on the embedded data) runs every stage end to end."""
+    run_dir = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "jaforge.cli", "lifecycle", "--config", "recipes/lifecycle-tiny.yaml",
-         "--dir", str(tmp_path / "run"), "--corpus.executor.progress", "false"],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+         "--dir", str(run_dir), "--corpus.executor.progress", "false",
+         "--pretrain.trainer.max_steps", "20", "--pretrain.trainer.eval_every", "10",
+         "--pretrain.trainer.progress", "false", "--sample_tokens", "4"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "outputs:" in result.stdout and "| near_dedup |" in result.stdout
-    stats = json.loads((tmp_path / "run" / "corpus" / "stats.json").read_text())
+    stats = json.loads((run_dir / "corpus" / "stats.json").read_text())
     assert stats["steps"]["pii"]["docs_out"] > 250
     assert sum(stats["pii_masked"].values()) > 0
-    assert (tmp_path / "run" / "config.yaml").exists()
+    assert (run_dir / "tokenizer" / "tokenizer.json").exists()
+    meta = json.loads((run_dir / "tokens" / "meta.json").read_text())
+    assert meta["splits"]["train"]["tokens"] > 100_000
+    metrics = [json.loads(line) for line in (run_dir / "pretrain" / "metrics.jsonl").open()]
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert len(losses) >= 20 and losses[-1] < losses[0]
+    assert (run_dir / "hf" / "config.json").exists() and (run_dir / "hf" / "tokenizer.json").exists()
+    samples = json.loads((run_dir / "samples.json").read_text())
+    assert all(text.startswith(prompt) for prompt, text in samples.items())

@@ -43,20 +43,30 @@ def parse_overrides(args: list[str]) -> tuple[str | None, list[tuple[str, str]]]
 def _print_stages() -> None:
     print(USAGE + "\n\nstages:")
     for name in STAGES.names():
-        print(f"  {name:<12} {STAGES.get(name).summary}")
+        print(f"  {name:<16} {STAGES.get(name).summary}")
     print("\n`jaforge <stage> --help` lists that stage's config keys.")
 
 
 def _report(result: Any) -> None:
-    """Print a stage's result: the per-step table of a corpus run, each stage's of a lifecycle."""
-    from jaforge.corpus.stats import CorpusStats, summary_table
+    """Print a stage's result: a table, a Markdown summary, or one section per lifecycle stage."""
+    import dataclasses
+    import json
 
-    if isinstance(result, CorpusStats):
-        print(summary_table(result))
-    elif isinstance(result, dict):
+    from jaforge.corpus.stats import CorpusStats, summary_table
+    from jaforge.lifecycle import LifecycleResult
+
+    if isinstance(result, LifecycleResult):
         for name, stage_result in result.items():
             print(f"## {name}\n")
             _report(stage_result)
+    elif isinstance(result, CorpusStats):
+        print(summary_table(result))
+    elif hasattr(result, "markdown"):
+        print(result.markdown())
+    elif dataclasses.is_dataclass(result):
+        print(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=1) + "\n")
+    elif result is not None:
+        print(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _report(result)
     out = (getattr(getattr(cfg, "output", None), "dir", None) or getattr(cfg, "dir", None)
-           or getattr(cfg, "out_dir", None))
+           or getattr(cfg, "out_dir", None) or getattr(cfg, "output_dir", None))
     if out:
         print(f"outputs: {Path(out).resolve()}")
     return 0

@@ -2,33 +2,125 @@
 
     jaforge lifecycle --config recipes/lifecycle-tiny.yaml
 
-Today it runs the corpus stage; each later stage (tokenizer, pretrain, sft, eval…) joins here.
+corpus → tokenizer → tokenize-data → pretrain → export (Hugging Face) → greedy samples.
+Every stage writes into its own sub-directory of `dir`; `stages` stops the run early.
+Stages still to come (explore, sft, merge, eval) join here.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from jaforge.config import save_config
 from jaforge.corpus.config import CorpusConfig
+from jaforge.model.export import ExportConfig
+from jaforge.tokenizer.config import TokenizerConfig
+from jaforge.train.config import PretrainConfig
+from jaforge.train.tokenize_data import TokenizeDataConfig
+
+STAGE_ORDER = ["corpus", "tokenizer", "tokenize-data", "pretrain", "export", "samples"]
 
 
 @dataclass
 class LifecycleConfig:
     dir: str = "runs/lifecycle"
     """Run directory; each stage writes into its own sub-directory."""
+    stages: list[str] = field(default_factory=lambda: list(STAGE_ORDER))
+    """Which stages to run, in lifecycle order (a prefix of corpus, tokenizer, tokenize-data, …)."""
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    """The corpus stage (its output.dir is replaced by `<dir>/corpus`)."""
+    """The corpus stage (output.dir becomes `<dir>/corpus`)."""
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    """The tokenizer stage (dir becomes `<dir>/tokenizer`; the first source reads the corpus shards)."""
+    tokenize_data: TokenizeDataConfig = field(default_factory=TokenizeDataConfig)
+    """Corpus shards → token shards (input, tokenizer and output_dir are set from the run)."""
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    """The pretrain stage (its one dataset reads `<dir>/tokens`; output_dir becomes `<dir>/pretrain`)."""
+    export: ExportConfig = field(default_factory=ExportConfig)
+    """Hugging Face export of the pretrained model into `<dir>/hf`."""
+    prompts: list[str] = field(default_factory=lambda: ["日本の", "今日は"])
+    """Prompts for the greedy samples written to `<dir>/samples.json`."""
+    sample_tokens: int = 24
+    """Tokens generated per prompt."""
 
 
-def run(cfg: LifecycleConfig) -> dict[str, Any]:
-    """Run each ready stage in turn; returns each stage's result by stage name."""
-    from jaforge import corpus
+class LifecycleResult(dict):
+    """Each stage's result by stage name (the command line prints one section per stage)."""
 
+
+def run(cfg: LifecycleConfig) -> LifecycleResult:
+    """Run the chosen stages in turn; returns each stage's result by stage name."""
+    unknown = sorted(set(cfg.stages) - set(STAGE_ORDER))
+    if unknown:
+        raise ValueError(f"stages: unknown {unknown}; known, in order: {', '.join(STAGE_ORDER)}")
     root = Path(cfg.dir)
     root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root / "config.yaml")
-    corpus_cfg = replace(cfg.corpus, output=replace(cfg.corpus.output, dir=str(root / "corpus")))
-    return {"corpus": corpus.run(corpus_cfg)}
+    results = LifecycleResult()
+    for stage in (s for s in STAGE_ORDER if s in cfg.stages):
+        results[stage] = _RUNNERS[stage](cfg, root, results)
+    return results
+
+
+def _corpus(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge import corpus
+
+    return corpus.run(replace(cfg.corpus, output=replace(cfg.corpus.output, dir=str(root / "corpus"))))
+
+
+def _tokenizer(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge import tokenizer
+
+    first, *rest = cfg.tokenizer.sources
+    sources = [replace(first, paths=[str(root / "corpus" / "data")]), *rest]
+    return tokenizer.run(replace(cfg.tokenizer, dir=str(root / "tokenizer"), sources=sources))
+
+
+def _tokenize_data(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge.train.tokenize_data import run as tokenize_data
+
+    return tokenize_data(replace(cfg.tokenize_data, input=[str(root / "corpus" / "data")],
+                                 tokenizer=str(root / "tokenizer"), output_dir=str(root / "tokens")))
+
+
+def _pretrain(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge.train import run as pretrain
+
+    meta = json.loads((root / "tokens" / "meta.json").read_text(encoding="utf-8"))
+    dataset = replace(cfg.pretrain.data.datasets[0], path=str(root / "tokens"))
+    data = replace(cfg.pretrain.data, datasets=[dataset], phases=[])
+    model = replace(cfg.pretrain.model, vocab_size=meta["vocab_size"])
+    return pretrain(replace(cfg.pretrain, data=data, model=model, output_dir=str(root / "pretrain")))
+
+
+def _export(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge.model import export
+
+    return export.run(replace(cfg.export, checkpoint=str(root / "pretrain"), out_dir=str(root / "hf"),
+                              tokenizer_dir=str(root / "tokenizer")))
+
+
+def _samples(cfg: LifecycleConfig, root: Path, results: dict) -> dict[str, str]:
+    """Greedy continuations of `prompts` by the pretrained model."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from jaforge.model import load_model
+
+    model, _ = load_model(root / "pretrain" / "model")
+    model.eval()
+    tok = Tokenizer.from_file(str(root / "tokenizer" / "tokenizer.json"))
+    samples = {}
+    for prompt in cfg.prompts:
+        ids = torch.tensor([tok.encode(prompt, add_special_tokens=False).ids])
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=cfg.sample_tokens, eos_id=tok.token_to_id("</s>"))
+        samples[prompt] = tok.decode(out[0].tolist())
+    (root / "samples.json").write_text(json.dumps(samples, ensure_ascii=False, indent=1), encoding="utf-8")
+    return samples
+
+
+_RUNNERS = {"corpus": _corpus, "tokenizer": _tokenizer, "tokenize-data": _tokenize_data,
+            "pretrain": _pretrain, "export": _export, "samples": _samples}

@@ -26,6 +26,12 @@ class Stage:
 STAGES: Registry[Stage] = Registry("stage")
 STAGES.register("corpus")(Stage("jaforge.corpus", "CorpusConfig",
                                 "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards"))
+STAGES.register("tokenizer")(Stage("jaforge.tokenizer", "TokenizerConfig",
+                                   "train a SentencePiece/BPE tokenizer on every document of the corpus shards"))
+STAGES.register("tokenize-data")(Stage("jaforge.train.tokenize_data", "TokenizeDataConfig",
+                                       "corpus shards → token shards (memmap + index, held-out validation)"))
+STAGES.register("pretrain")(Stage("jaforge.train", "PretrainConfig",
+                                  "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)"))
 STAGES.register("lifecycle")(Stage("jaforge.lifecycle", "LifecycleConfig",
                                    "the whole pipeline on one config, stage after stage (the main job)"))
 STAGES.register("export")(Stage("jaforge.model.export", "ExportConfig",

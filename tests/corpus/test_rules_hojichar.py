@@ -192,7 +192,8 @@ def embedded_texts():
 
 
 def hojichar_verdicts(rules, texts):
-    hojichar = pytest.importorskip("hojichar", reason="hojichar (the 'bench' extra) is not installed")
+    hojichar = pytest.importorskip("hojichar",
+                                   reason="hojichar (the 'bench' extra) is not installed")
     compose = hojichar.Compose(to_hojichar(rules))
     return [not compose.apply(hojichar.Document(t)).is_rejected for t in texts]
 

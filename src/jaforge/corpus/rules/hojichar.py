@@ -301,8 +301,9 @@ class CharRepetitionRatio(HojiCharRule):
                              f"got {self.ngram_size}")
 
     def __call__(self, doc: Document) -> str | None:
-        ratio = doc.cached(f"char_repetition_ratio:{self.ngram_size}",
-                           lambda text: char_repetition_ratio(text, self.ngram_size, _alphabet(doc)))
+        n = self.ngram_size
+        ratio = doc.cached(f"char_repetition_ratio:{n}",
+                           lambda text: char_repetition_ratio(text, n, _alphabet(doc)))
         return self.name if ratio >= self.threshold else None
 
 
@@ -366,11 +367,13 @@ class NgWordsJa(HojiCharRule):
         words = read_words(self.words_path())
         self._index = WordIndex(words)
         katakana = [w for w in words if _KATAKANA_WORD.fullmatch(w)] if self.ignore_confused else []
-        plain = [w for w in words if w not in set(katakana)] if katakana else words
+        guarded = set(katakana)
+        plain = [w for w in words if w not in guarded]
         self._guarded = {w: re.compile(f"(?<![ァ-ヴー]){re.escape(w)}(?![ァ-ヴー])")
                          for w in katakana}
         self._pattern: re.Pattern | None = None
-        if self._index.has_empty or not words or (self.ignore_confused and not (plain and katakana)):
+        one_side_empty = self.ignore_confused and not (plain and katakana)
+        if self._index.has_empty or not words or one_side_empty:
             # An empty word, or (with ignore_confused) an empty side of HojiChar's "plain|katakana"
             # pattern, is an empty alternative that matches (almost) anywhere: use that pattern.
             pattern = "|".join(map(re.escape, plain))

@@ -1,0 +1,95 @@
+"""Continual pretraining: start from a jaforge checkpoint/model dir or a Hugging Face Llama dir, and
+grow the vocabulary for an expanded tokenizer.
+
+    model, model_cfg = initial_model(trainer_cfg.init_from, model_cfg, trainer_cfg.expansion)
+
+With `expansion.json` (written by `jaforge tokenizer expand`) each new token's embedding row (and
+output row when untied) starts as the mean of the base model's rows for its `old_ids`, the new
+token's text encoded by the base tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from jaforge.model import ModelConfig
+
+
+def find_model_dir(path: str | Path) -> tuple[str, Path]:
+    """('jaforge' | 'hf', directory) for a run dir, checkpoint step dir, model dir or HF dir."""
+    from jaforge.train.checkpoint import latest_checkpoint
+
+    path = Path(path)
+    if (path / "checkpoints").is_dir() and latest_checkpoint(path) is not None:
+        path = latest_checkpoint(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "model_config.json").exists():
+            return "jaforge", candidate
+    if (path / "config.json").exists():
+        return "hf", path
+    raise FileNotFoundError(f"trainer.init_from: {path} holds neither a jaforge model "
+                            f"(model_config.json) nor a Hugging Face model (config.json)")
+
+
+def load_base(path: str | Path) -> tuple[torch.nn.Module, ModelConfig]:
+    kind, directory = find_model_dir(path)
+    if kind == "hf":
+        from jaforge.model.hf import import_hf
+
+        return import_hf(directory)
+    from jaforge.model.checkpoint import load_model
+
+    return load_model(directory)
+
+
+def read_expansion(path: str | Path) -> dict:
+    data = json.loads(Path(path).read_text("utf-8"))
+    for key in ("base_vocab_size", "new_tokens"):
+        if key not in data:
+            raise ValueError(f"{path}: expansion.json has no '{key}'")
+    return data
+
+
+def expand_vocabulary(model: torch.nn.Module, cfg: ModelConfig, expansion: dict,
+                      vocab_size: int) -> tuple[torch.nn.Module, ModelConfig]:
+    """A model with `vocab_size` rows whose new rows are the means of their old-subword rows."""
+    from jaforge.model import Transformer
+
+    base = expansion["base_vocab_size"]
+    if cfg.vocab_size < base:
+        raise ValueError(f"the base model has {cfg.vocab_size} rows but expansion.json's base "
+                         f"vocabulary has {base}")
+    new_cfg = replace(cfg, vocab_size=vocab_size)
+    grown = Transformer(new_cfg)
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, target in grown.state_dict().items():
+            source = state[name]
+            if source.shape == target.shape:
+                target.copy_(source)
+            else:  # embedding / output rows: keep the base rows, then the mean of old-subword rows
+                target[:base].copy_(source[:base])
+                for token in expansion["new_tokens"]:
+                    target[token["id"]] = source[token["old_ids"]].mean(dim=0)
+    return grown, new_cfg
+
+
+def initial_model(init_from: str | None, model_cfg: ModelConfig,
+                  expansion: str | None) -> tuple[torch.nn.Module, ModelConfig]:
+    """A fresh model from `model_cfg`, or the base model of `init_from` (grown by `expansion`)."""
+    from jaforge.model import Transformer
+
+    if init_from is None:
+        if expansion:
+            raise ValueError("trainer.expansion needs trainer.init_from (the base model)")
+        return Transformer(model_cfg), model_cfg
+    model, cfg = load_base(init_from)
+    if expansion:
+        plan = read_expansion(expansion)
+        needed = max([t["id"] + 1 for t in plan["new_tokens"]] + [plan["base_vocab_size"]])
+        model, cfg = expand_vocabulary(model, cfg, plan, needed)
+    return model, cfg

@@ -1,0 +1,117 @@
+"""Training metrics: one row per logged step into metrics.jsonl and metrics.csv (and TensorBoard),
+plus the progress bar's throughput, MFU and ETA.
+
+A resumed run first drops every row past the checkpoint it resumes from (the killed run may have
+logged a few more steps), so the files always hold each step once, in order.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+# Columns whose values depend on the machine's speed rather than on the training itself.
+TIMING_FIELDS = ("tokens_per_s", "mfu", "elapsed_s")
+
+
+def _rows_up_to(path: Path, last_step: int) -> list[dict]:
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a line cut short by a kill
+        if row.get("step", 0) > last_step:
+            break
+        rows.append(row)
+    return rows
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """Every complete row of a metrics.jsonl."""
+    return _rows_up_to(Path(path), 2**62)
+
+
+class MetricsLog:
+    """Appends metric rows to metrics.jsonl / metrics.csv (main process only)."""
+
+    def __init__(self, out: Path, columns: list[str], resume_step: int, enabled: bool = True,
+                 tensorboard: bool = False):
+        self.enabled = enabled
+        self.columns = columns
+        self.jsonl = out / "metrics.jsonl"
+        self.csv = out / "metrics.csv"
+        self.rows: list[dict] = []
+        self.writer = None
+        if not enabled:
+            return
+        self.rows = _rows_up_to(self.jsonl, resume_step)
+        self._rewrite()
+        if tensorboard:
+            from jaforge.extras import require
+
+            require("tensorboard", "tensorboard", "TensorBoard metrics")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=resume_step + 1)
+
+    def _rewrite(self) -> None:
+        tmp = self.jsonl.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows), encoding="utf-8")
+        tmp.replace(self.jsonl)
+        self._write_csv()
+
+    def _write_csv(self) -> None:
+        tmp = self.csv.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(self.rows)
+        tmp.replace(self.csv)
+
+    def log(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.rows.append(row)
+        with open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        with open(self.csv, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, row["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Throughput:
+    """Tokens/s, MFU against a peak FLOP/s, and ETA, measured over the steps of this process."""
+
+    def __init__(self, flops_per_token: int, peak_flops: float, world_size: int):
+        self.flops_per_token = flops_per_token
+        self.peak = peak_flops * world_size
+        self.start = time.perf_counter()
+        self.tokens = 0
+        self.steps = 0
+
+    def update(self, tokens: int) -> dict[str, float]:
+        self.tokens += tokens
+        self.steps += 1
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = self.tokens / elapsed
+        stats = {"tokens_per_s": rate, "elapsed_s": elapsed}
+        if self.peak > 0:
+            stats["mfu"] = rate * self.flops_per_token / self.peak
+        return stats
+
+    def eta_s(self, steps_left: int) -> float:
+        elapsed = time.perf_counter() - self.start
+        return elapsed / max(self.steps, 1) * steps_left
