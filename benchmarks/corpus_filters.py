@@ -392,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     filter_docs = debian_docs + embedded(data, ("clean", "noisy"))
     if args.quick:
         filter_docs = sample(filter_docs, 400)
-    a = part_a(filter_docs, rounds=5, shards=4 if args.quick else 8,
-               scale_repeat=1 if args.quick else 3)
+    a = part_a(filter_docs, rounds=5, shards=4 if args.quick else 16,
+               scale_repeat=1 if args.quick else 8)
     if not a["same_kept"]:
         print("DIFFERENT KEPT SETS:\n  " + "\n  ".join(a["differences"]), file=sys.stderr)
     texts, planted = dedup_input(sample(debian_docs, 100) if args.quick else debian_docs, data,
