@@ -28,6 +28,12 @@ STAGES.register("corpus")(Stage("jaforge.corpus", "CorpusConfig",
                                 "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards"))
 STAGES.register("tokenizer")(Stage("jaforge.tokenizer", "TokenizerConfig",
                                    "train a SentencePiece/BPE tokenizer on every document of the corpus shards"))
+STAGES.register("tokenizer-measure")(Stage("jaforge.tokenizer.measure", "MeasureConfig",
+                                           "chars/token, fertility, byte-fallback and unknown rates of a tokenizer"))
+STAGES.register("tokenizer-sweep")(Stage("jaforge.tokenizer.sweep", "SweepConfig",
+                                         "train and measure several vocabulary sizes; table and plots"))
+STAGES.register("tokenizer-expand")(Stage("jaforge.tokenizer.expand", "ExpandConfig",
+                                          "add Japanese pieces to a base tokenizer, old ids unchanged"))
 STAGES.register("tokenize-data")(Stage("jaforge.train.tokenize_data", "TokenizeDataConfig",
                                        "corpus shards → token shards (memmap + index, held-out validation)"))
 STAGES.register("pretrain")(Stage("jaforge.train", "PretrainConfig",
