@@ -123,16 +123,18 @@ def test_sliding_window_sees_only_the_last_tokens():
 
 
 def test_attention_mask_layout():
-    mask = attention_mask(4, 2, None, torch.device("cpu"))[0]
-    allowed = torch.isfinite(mask)
+    index = torch.arange(4)
+    allowed = torch.isfinite(attention_mask(index, index, sliding_window=2)[0, 0])
     assert allowed.tolist() == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
-    assert attention_mask(4, None, None, torch.device("cpu")) is None
+    segments = torch.tensor([[0, 0, 1, 1]])
+    allowed = torch.isfinite(attention_mask(index, index, None, None, segments, segments)[0, 0])
+    assert allowed.tolist() == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]
 
 
 def test_alibi_bias_is_linear_in_distance_with_geometric_slopes():
     assert torch.allclose(alibi_slopes(8), torch.tensor([2.0 ** -(i + 1) for i in range(8)]))
     assert alibi_slopes(6).tolist() == [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3]
-    bias = POSITIONS.get("alibi")(tiny(position="alibi")).attention_bias(5, torch.device("cpu"))
+    bias = POSITIONS.get("alibi")(tiny(position="alibi")).attention_bias(torch.arange(5), torch.arange(5))
     assert bias.shape == (4, 5, 5)
     assert torch.allclose(bias[0, 4, :4], -alibi_slopes(4)[0] * torch.tensor([4.0, 3, 2, 1]))
 

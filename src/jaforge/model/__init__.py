@@ -19,10 +19,11 @@ from typing import Any
 from jaforge.model.config import ModelConfig
 from jaforge.model.counts import count_params, estimate_flops
 
-__all__ = ["ModelConfig", "Transformer", "ModelOutput", "count_params", "estimate_flops",
+__all__ = ["ModelConfig", "Transformer", "ModelOutput", "KVCache", "count_params", "estimate_flops",
            "save_model", "load_model", "export_hf", "import_hf"]
 
 _LAZY = {"Transformer": "jaforge.model.transformer", "ModelOutput": "jaforge.model.transformer",
+         "KVCache": "jaforge.model.cache",
          "save_model": "jaforge.model.checkpoint", "load_model": "jaforge.model.checkpoint",
          "export_hf": "jaforge.model.hf", "import_hf": "jaforge.model.hf"}
 

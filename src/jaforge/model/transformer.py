@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jaforge.model.cache import KVCache
 from jaforge.model.config import ModelConfig
-from jaforge.model.layers import (Attention, MoEFeedForward, PositionEncoding, attention_mask,
+from jaforge.model.layers import (Attention, AttentionInputs, MoEFeedForward, attention_mask,
                                   build_feedforward, build_norm, build_position, init_weights)
 
 IGNORE_INDEX = -100
@@ -47,7 +48,7 @@ class Block(nn.Module):
         self.placement = cfg.norm_placement
         self.branch_scale = cfg.branch_scale
         self.attn_norm = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps)
-        self.attn = Attention(cfg)
+        self.attn = Attention(cfg, layer)
         self.ffn_norm = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps)
         if cfg.is_moe_layer(layer):
             self.ffn = MoEFeedForward(cfg.d_model, cfg.d_ff, cfg.bias, cfg.activation,
@@ -73,9 +74,8 @@ class Block(nn.Module):
         out = self.drop(out)
         return out if self.branch_scale == 1.0 else out * self.branch_scale
 
-    def forward(self, x: torch.Tensor, position: PositionEncoding,
-                mask: Optional[torch.Tensor]) -> torch.Tensor:
-        x = self.residual(x, lambda h: self.attn(h, position, mask), self.attn_norm, self.attn_post_norm)
+    def forward(self, x: torch.Tensor, inputs: AttentionInputs) -> torch.Tensor:
+        x = self.residual(x, lambda h: self.attn(h, inputs), self.attn_norm, self.attn_post_norm)
         return self.residual(x, self.ffn, self.ffn_norm, self.ffn_post_norm)
 
 
@@ -97,17 +97,42 @@ class Transformer(nn.Module):
             self.lm_head.weight = self.tok_embeddings.weight
         init_weights(self, cfg)
 
-    def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None) -> ModelOutput:
-        seq_len = input_ids.shape[1]
-        h = self.drop(self.position.embed(self.tok_embeddings(input_ids)))
-        mask = attention_mask(seq_len, self.config.sliding_window,
-                              self.position.attention_bias(seq_len, input_ids.device), input_ids.device)
+    def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None, *,
+                position_ids: Optional[torch.Tensor] = None, segment_ids: Optional[torch.Tensor] = None,
+                cache: Optional[KVCache] = None) -> ModelOutput:
+        """`input_ids` [B, T]; `labels` [B, T] (−100: ignored) turn on the losses. Packed examples:
+        `segment_ids` [B, T] keep attention inside each example and `position_ids` [B, T] restart
+        its positions at 0. `cache` holds earlier tokens' keys/values: the new tokens attend to
+        them and their positions continue after them (unless `position_ids` say otherwise)."""
+        inputs = self.attention_inputs(input_ids, position_ids, segment_ids, cache)
+        h = self.drop(self.position.embed(self.tok_embeddings(input_ids), inputs.positions))
         for block in self.blocks:
-            h = block(h, self.position, mask)
+            h = block(h, inputs)
         logits = self.lm_head(self.norm_f(h))
         if labels is None:
             return ModelOutput(logits=logits)
         return self.losses(logits, labels)
+
+    def attention_inputs(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor],
+                         segment_ids: Optional[torch.Tensor], cache: Optional[KVCache]) -> AttentionInputs:
+        """Positions and the attention mask of one forward pass, shared by every layer."""
+        seq_len, device = input_ids.shape[1], input_ids.device
+        past = cache.length if cache is not None else 0
+        positions = position_ids
+        if positions is None and past:
+            positions = torch.arange(past, past + seq_len, device=device)
+        key_segments = cache.key_segments(segment_ids, seq_len) if cache is not None else segment_ids
+        query_index = torch.arange(past, past + seq_len, device=device)
+        key_index = torch.arange(past + seq_len, device=device)
+        bias = self.position.attention_bias(query_index, key_index)
+        if bias is None and self.config.sliding_window is None and key_segments is None:
+            # plain causal attention: SDPA's is_causal fast path, or no mask for one new token
+            if past == 0 or seq_len == 1:
+                return AttentionInputs(self.position, positions, None, past == 0, cache)
+        query_segments = None if key_segments is None else key_segments[:, past:]
+        mask = attention_mask(query_index, key_index, self.config.sliding_window, bias,
+                              query_segments, key_segments)
+        return AttentionInputs(self.position, positions, mask, False, cache)
 
     def losses(self, logits: torch.Tensor, labels: torch.Tensor) -> ModelOutput:
         """Next-token cross-entropy (labels shifted here) plus the z-loss and MoE balancing terms."""
@@ -142,20 +167,17 @@ class Transformer(nn.Module):
                  top_k: Optional[int] = None, eos_id: Optional[int] = None) -> torch.Tensor:
         """Continue `input_ids` [B, T] by up to `max_new_tokens` tokens: greedy when temperature is
         0, else sampled from the softmax at that temperature (over the top_k logits when given).
-        No key/value cache: each step reruns the last max_seq_len tokens (fine for samples and
-        evaluation of small models). Stops early once every row has produced `eos_id`."""
+        Keys and values are cached; a sequence that outgrows max_seq_len keeps its last
+        max_seq_len tokens and starts a fresh cache. Stops once every row has produced `eos_id`."""
         finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        cache, fresh = KVCache(), input_ids[:, -self.config.max_seq_len:]
         for _ in range(max_new_tokens):
-            logits = self(input_ids[:, -self.config.max_seq_len:]).logits[:, -1].float()
-            if temperature <= 0:
-                next_id = logits.argmax(dim=-1)
-            else:
-                logits = logits / temperature
-                if top_k is not None:
-                    kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                next_id = torch.multinomial(logits.softmax(dim=-1), 1)[:, 0]
+            logits = self(fresh, cache=cache).logits[:, -1].float()
+            next_id = sample_next(logits, temperature, top_k)
             input_ids = torch.cat((input_ids, next_id[:, None]), dim=1)
+            fresh = next_id[:, None]
+            if cache.length + 1 > self.config.max_seq_len:
+                cache, fresh = KVCache(), input_ids[:, -self.config.max_seq_len:]
             if eos_id is not None:
                 finished |= next_id == eos_id
                 if finished.all():
@@ -165,3 +187,14 @@ class Transformer(nn.Module):
     def num_params(self) -> int:
         """Parameters of the module (tied weights counted once)."""
         return sum(p.numel() for p in self.parameters())
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_k: Optional[int]) -> torch.Tensor:
+    """The next token of each row: the argmax at temperature 0, else a softmax sample."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), 1)[:, 0]

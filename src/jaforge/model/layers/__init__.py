@@ -9,12 +9,12 @@ Register a new variant with the family's decorator and add its name to the Liter
 `jaforge.model.config`; the transformer picks it up by name.
 """
 
-from jaforge.model.layers.attention import Attention, attention_mask
+from jaforge.model.layers.attention import Attention, AttentionInputs, attention_mask
 from jaforge.model.layers.feedforward import FEEDFORWARDS, MoEFeedForward, build_feedforward
 from jaforge.model.layers.init import INITS, init_weights
 from jaforge.model.layers.norms import NORMS, build_norm
 from jaforge.model.layers.positions import POSITIONS, PositionEncoding, build_position
 
-__all__ = ["Attention", "attention_mask", "FEEDFORWARDS", "MoEFeedForward", "build_feedforward",
+__all__ = ["Attention", "AttentionInputs", "attention_mask", "FEEDFORWARDS", "MoEFeedForward", "build_feedforward",
            "INITS", "init_weights", "NORMS", "build_norm", "POSITIONS", "PositionEncoding",
            "build_position"]

@@ -1,41 +1,59 @@
 """Causal self-attention through `torch.nn.functional.scaled_dot_product_attention` (flash or
 memory-efficient kernels on GPU), with multi-head, grouped-query and multi-query variants
-(n_kv_head), optional per-head qk-norm, a sliding window and additive position biases (ALiBi).
+(n_kv_head), optional per-head qk-norm, a sliding window, additive position biases (ALiBi),
+a key/value cache and block-causal masking of packed examples (segment ids).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jaforge.model.cache import KVCache
 from jaforge.model.config import ModelConfig
 from jaforge.model.layers.norms import build_norm
 from jaforge.model.layers.positions import PositionEncoding
 
 
-def attention_mask(seq_len: int, sliding_window: Optional[int], bias: Optional[torch.Tensor],
-                   device: torch.device) -> Optional[torch.Tensor]:
-    """An additive float mask [heads or 1, T, T]: −inf above the diagonal and beyond the window,
-    plus `bias`; None when plain causal masking suffices (then SDPA's is_causal fast path is used)."""
-    if sliding_window is None and bias is None:
-        return None
-    pos = torch.arange(seq_len, device=device)
-    distance = pos[:, None] - pos[None, :]
+@dataclass
+class AttentionInputs:
+    """What every layer's attention needs besides its hidden states, built once per forward."""
+    position: PositionEncoding
+    positions: Optional[torch.Tensor] = None
+    """None (0 … T−1), [T] or [batch, T] position ids of the new tokens."""
+    mask: Optional[torch.Tensor] = None
+    """Additive [batch or 1, heads or 1, Tq, Tk] mask; None: SDPA's own causal (or no) masking."""
+    is_causal: bool = True
+    cache: Optional[KVCache] = None
+
+
+def attention_mask(query_index: torch.Tensor, key_index: torch.Tensor, sliding_window: Optional[int] = None,
+                   bias: Optional[torch.Tensor] = None, query_segments: Optional[torch.Tensor] = None,
+                   key_segments: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """An additive float mask [batch or 1, heads or 1, Tq, Tk]: −inf where the key lies after the
+    query, beyond the window or in another segment; plus `bias` ([heads, Tq, Tk]) elsewhere.
+    The indexes are the tokens' places in the (cached + new) sequence."""
+    distance = query_index[:, None] - key_index[None, :]
     allowed = distance >= 0
     if sliding_window is not None:
-        allowed &= distance < sliding_window
-    mask = torch.zeros(seq_len, seq_len, device=device).masked_fill(~allowed, float("-inf"))
-    return mask[None] if bias is None else mask[None] + bias
+        allowed = allowed & (distance < sliding_window)
+    allowed = allowed[None, None]
+    if query_segments is not None:
+        allowed = allowed & (query_segments[:, None, :, None] == key_segments[:, None, None, :])
+    mask = torch.zeros(allowed.shape, device=query_index.device).masked_fill(~allowed, float("-inf"))
+    return mask if bias is None else mask + bias[None]
 
 
 class Attention(nn.Module):
-    """q, k, v projections → (qk-norm) → position rotation → SDPA → output projection."""
+    """q, k, v projections → (qk-norm) → position rotation → (cache) → SDPA → output projection."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, layer: int = 0):
         super().__init__()
+        self.layer = layer
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
         self.dropout = cfg.dropout
         self.q_proj = nn.Linear(cfg.d_model, cfg.n_head * cfg.head_dim, bias=cfg.bias)
@@ -48,8 +66,7 @@ class Attention(nn.Module):
         else:
             self.q_norm = self.k_norm = None
 
-    def forward(self, x: torch.Tensor, position: PositionEncoding,
-                mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inputs: AttentionInputs) -> torch.Tensor:
         batch, seq_len, _ = x.shape
         # [batch, seq, heads, head_dim] while contiguous (cheaper element-wise work), then heads first
         q = self.q_proj(x).view(batch, seq_len, self.n_head, self.head_dim)
@@ -57,12 +74,13 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(batch, seq_len, self.n_kv_head, self.head_dim).transpose(1, 2)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k = position.rotate(q, k)
+        q, k = inputs.position.rotate(q, k, inputs.positions)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
-        if mask is not None:
-            mask = mask.to(q.dtype)
+        if inputs.cache is not None:
+            k, v = inputs.cache.update(self.layer, k, v)
+        mask = inputs.mask.to(q.dtype) if inputs.mask is not None else None
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=mask is None,
+            q, k, v, attn_mask=mask, is_causal=inputs.is_causal and mask is None,
             dropout_p=self.dropout if self.training else 0.0,
             enable_gqa=self.n_kv_head != self.n_head)
         return self.o_proj(y.transpose(1, 2).reshape(batch, seq_len, -1))

@@ -1,10 +1,12 @@
 """Position encodings, registered by name. Each one acts at up to three places of the model:
 
-    embed(h)             added to the token embeddings (learned absolute table)
-    rotate(q, k)         applied to queries and keys per head (RoPE)
-    attention_bias(T)    an additive [n_head, T, T] bias on attention scores (ALiBi)
+    embed(h, positions)                 added to the token embeddings (learned absolute table)
+    rotate(q, k, positions)             applied to queries and keys per head (RoPE)
+    attention_bias(query_index, key_index)   an additive [n_head, Tq, Tk] bias on scores (ALiBi)
 
 and leaves the others unchanged, so the transformer calls all three without knowing which is used.
+`positions` is None for 0 … T−1 (the common case, served from cached tables), a [T] tensor
+(decoding after a cache) or a [batch, T] tensor (packed examples restarting at 0).
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ class PositionEncoding(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
 
-    def embed(self, h: torch.Tensor) -> torch.Tensor:
+    def embed(self, h: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
         return h
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(self, q: torch.Tensor, k: torch.Tensor,
+               positions: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Queries and keys laid out [batch, seq, heads, head_dim]."""
         return q, k
 
-    def attention_bias(self, seq_len: int, device: torch.device) -> Optional[torch.Tensor]:
+    def attention_bias(self, query_index: torch.Tensor, key_index: torch.Tensor) -> Optional[torch.Tensor]:
         return None
 
 
@@ -49,12 +52,12 @@ class LearnedPositions(PositionEncoding):
         super().__init__(cfg)
         self.weight = nn.Parameter(torch.zeros(cfg.max_seq_len, cfg.d_model))
 
-    def embed(self, h: torch.Tensor) -> torch.Tensor:
-        seq_len = h.shape[1]
-        if seq_len > self.weight.shape[0]:
-            raise ValueError(f"sequence of {seq_len} tokens is longer than max_seq_len="
-                             f"{self.weight.shape[0]} of the learned position table")
-        return h + self.weight[:seq_len]
+    def embed(self, h: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        last = h.shape[1] if positions is None else int(positions.max()) + 1
+        if last > self.weight.shape[0]:
+            raise ValueError(f"position {last - 1} is beyond max_seq_len={self.weight.shape[0]} "
+                             f"of the learned position table")
+        return h + (self.weight[:h.shape[1]] if positions is None else self.weight[positions])
 
 
 @POSITIONS.register("rope")
@@ -78,10 +81,16 @@ class RotaryPositions(PositionEncoding):
             self._cache = {key: (angles.cos(), angles.sin())}
         return self._cache[key]
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(self, q: torch.Tensor, k: torch.Tensor,
+               positions: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate q and k, laid out [batch, seq, heads, head_dim]: each pair (x_i, x_{i+d/2})
         turns by position·θ^(-2i/d)."""
-        cos, sin = self.cos_sin(q.shape[1], q.device)
+        if positions is None:
+            cos, sin = self.cos_sin(q.shape[1], q.device)
+        else:
+            angles = positions[..., None].float() * self.inv_freq.to(q.device)
+            angles = angles.unsqueeze(-2)   # [.., seq, 1, head_dim // 2]: one angle for all heads
+            cos, sin = angles.cos(), angles.sin()
         cos, sin = cos.to(q.dtype), sin.to(q.dtype)
         return rotate_pairs(q, cos, sin), rotate_pairs(k, cos, sin)
 
@@ -116,10 +125,11 @@ class ALiBiPositions(PositionEncoding):
         super().__init__(cfg)
         self.register_buffer("slopes", alibi_slopes(cfg.n_head), persistent=False)
 
-    def attention_bias(self, seq_len: int, device: torch.device) -> torch.Tensor:
-        pos = torch.arange(seq_len, device=device)
-        distance = (pos[:, None] - pos[None, :]).clamp(min=0).float()
-        return -self.slopes.to(device)[:, None, None] * distance
+    def attention_bias(self, query_index: torch.Tensor, key_index: torch.Tensor) -> torch.Tensor:
+        """[n_head, Tq, Tk] biases from the distance between query and key indexes in the sequence
+        (within one packed example this is also their position distance)."""
+        distance = (query_index[:, None] - key_index[None, :]).clamp(min=0).float()
+        return -self.slopes.to(query_index.device)[:, None, None] * distance
 
 
 def build_position(cfg: ModelConfig) -> PositionEncoding:
