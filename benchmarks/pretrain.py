@@ -87,7 +87,7 @@ def write_initial_model(root: Path, spec: dict) -> None:
     export_hf(model, cfg, root / "hf")
 
 
-def pretrain_config(paths: dict[str, Path], size: str, precision: str = "fp32"):
+def pretrain_config(paths: dict[str, Path], size: str, precision: str = "fp32", compile: bool = False):
     from jaforge.config import build
     from jaforge.train.config import PretrainConfig
 
@@ -98,18 +98,21 @@ def pretrain_config(paths: dict[str, Path], size: str, precision: str = "fp32"):
         "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.1},
         "schedule": {"name": "constant", "warmup_steps": 0},
         "trainer": {"batch_size": spec["batch"], "micro_batch_size": spec["batch"], "precision": precision,
+                    "compile": compile,
                     "init_from": str(paths["init"]), "progress": False, "eval_every": 0},
         "output_dir": str(paths["root"] / "run")})
 
 
 # --- the two training loops -----------------------------------------------------------------------
 
-def jaforge_stepper(paths: dict[str, Path], size: str, precision: str = "fp32"):
-    """jaforge's own step: the trainer's train_step (sampler, accumulation, clip, fused AdamW)."""
+def jaforge_stepper(paths: dict[str, Path], size: str, precision: str = "fp32", compile: bool = False):
+    """jaforge's own step: the trainer's train_step (sampler, accumulation, clip, fused AdamW),
+    on the model as the trainer wraps it (torch.compile with `trainer.compile: true`)."""
     from jaforge.train.distributed import ProcessInfo
-    from jaforge.train.trainer import build_run, train_step
+    from jaforge.train.trainer import build_run, train_step, wrap
 
-    run_ = build_run(pretrain_config(paths, size, precision), ProcessInfo())
+    run_ = build_run(pretrain_config(paths, size, precision, compile), ProcessInfo())
+    wrap(run_)
 
     def step(i: int) -> float:
         run_.schedule.apply(run_.optimizer, i)
@@ -155,12 +158,15 @@ def worker(args: argparse.Namespace) -> None:
     paths = {k: Path(v) for k, v in json.loads(args.paths).items()}
     tool = args.worker
     step = hf_stepper(paths, args.size) if tool == "hf" else \
-        jaforge_stepper(paths, args.size, "bf16" if tool == "jaforge-bf16" else "fp32")
+        jaforge_stepper(paths, args.size, "bf16" if "bf16" in tool else "fp32", "compile" in tool)
+    start = time.perf_counter()
     losses = [step(i) for i in range(args.warmup)]
+    warmup_seconds = time.perf_counter() - start
     start = time.perf_counter()
     losses += [step(args.warmup + i) for i in range(args.steps)]
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "losses": losses, "max_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"seconds": seconds, "warmup_seconds": warmup_seconds, "losses": losses,
+                      "max_rss_mb": peak_rss_mb()}))
 
 
 def peak_rss_mb() -> float:
@@ -234,7 +240,8 @@ def measure(size: str, work: Path, args: argparse.Namespace, peak: float) -> dic
     check = same_answers(paths, size)
     if not check["ok"]:
         raise SystemExit(f"{size}: the two loops do not agree: {check}")
-    tools = ["jaforge", "hf"] + (["jaforge-bf16"] if args.bf16 and has_amx() else [])
+    tools = ["jaforge", "hf"] + (["jaforge-compile"] if args.compile else []) + \
+        (["jaforge-bf16"] if args.bf16 and has_amx() else [])
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     for r in range(args.rounds):
         for tool in tools[r % len(tools):] + tools[:r % len(tools)]:
@@ -248,7 +255,10 @@ def measure(size: str, work: Path, args: argparse.Namespace, peak: float) -> dic
               "steps_timed": args.steps, "same_answers": check, "seconds": seconds,
               "tokens_per_s": {t: tokens / statistics.median(s) for t, s in seconds.items()},
               "max_rss_mb": {t: max(x["max_rss_mb"] for x in runs[t]) for t in tools},
+              "warmup_seconds": {t: statistics.median(x["warmup_seconds"] for x in runs[t]) for t in tools},
               "ratio": ratio_stats(seconds["hf"], seconds["jaforge"])}
+    if "jaforge-compile" in seconds:
+        result["ratio_compiled"] = ratio_stats(seconds["hf"], seconds["jaforge-compile"])
     result["mfu"] = {t: v * flops / peak for t, v in result["tokens_per_s"].items()}
     if "jaforge-bf16" in seconds:
         result["bf16_speedup"] = ratio_stats(seconds["jaforge"], seconds["jaforge-bf16"])
@@ -276,15 +286,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="~1M model only, 1 round, few steps")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-bf16", dest="bf16", action="store_false")
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="skip the torch.compile run (its warm-up compiles for about a minute)")
     parser.add_argument("--worker"), parser.add_argument("--size"), parser.add_argument("--paths")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
     if args.quick:
-        args.rounds, args.steps, args.warmup, args.bf16 = 1, 3, 1, False
+        args.rounds, args.steps, args.warmup, args.bf16, args.compile = 1, 3, 1, False, False
     sizes = ["1m"] if args.quick else ["1m", "10m"]
     peak = matmul_peak(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -306,6 +318,10 @@ def print_table(results: dict[str, Any], peak: float) -> None:
         print(f"{size:<5} {r['params']['total']:>10,} {t['jaforge']:>14.0f} {t['hf']:>10.0f} "
               f"{r['ratio']['median']:>6.2f} {m['jaforge']:>11.1%} {m['hf']:>7.1%} "
               f"{rss['jaforge']:>5.0f}/{rss['hf']:<5.0f}")
+        if "ratio_compiled" in r:
+            print(f"      torch.compile: {t['jaforge-compile']:.0f} tok/s, {r['ratio_compiled']['median']:.2f}× "
+                  f"over hf, MFU {m['jaforge-compile']:.1%} (compiling took "
+                  f"{r['warmup_seconds']['jaforge-compile']:.0f} s of warm-up)")
         if "bf16_speedup" in r:
             print(f"      bf16 autocast: {r['bf16_speedup']['median']:.2f}× over fp32")
 
@@ -320,7 +336,11 @@ def summarise(results: dict[str, Any], peak: float, args: argparse.Namespace) ->
             "ratio_median": r["ratio"]["median"], "ratio_min": r["ratio"]["min"],
             "ratio_max": r["ratio"]["max"],
             "ratios": {size: x["ratio"]["median"] for size, x in results.items()},
+            "ratios_compiled": {size: x["ratio_compiled"]["median"] for size, x in results.items()
+                                if "ratio_compiled" in x},
             "mfu_jaforge": {size: x["mfu"]["jaforge"] for size, x in results.items()},
+            "mfu_jaforge_compiled": {size: x["mfu"]["jaforge-compile"] for size, x in results.items()
+                                     if "jaforge-compile" in x["mfu"]},
             "inputs": {"sizes": {s: x["params"]["total"] for s, x in results.items()},
                        "rounds": args.rounds, "steps": args.steps,
                        "matmul_peak_gflops": peak / 1e9}}
