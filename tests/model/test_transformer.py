@@ -270,3 +270,24 @@ def test_bf16_autocast_runs_and_stays_close_to_fp32(switches):
     out.loss.backward()
     assert out.logits.dtype == torch.bfloat16
     assert abs(out.loss.item() - model(x, labels=x).loss.item()) < 0.05
+
+
+def test_cpu_bf16_autocast_runs_attention_in_fp32(monkeypatch):
+    """CPU SDPA's bf16 backward is several times slower than fp32's, so bf16 runs keep it in fp32."""
+    import jaforge.model.layers.attention as attention
+
+    seen = []
+    real = attention.F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kwargs):
+        out = real(q, k, v, **kwargs)
+        seen.append((q.dtype, out.dtype))
+        return out
+
+    monkeypatch.setattr(attention.F, "scaled_dot_product_attention", spy)
+    model = Transformer(tiny())
+    x = ids()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x, labels=x).loss
+    loss.backward()
+    assert seen and all(dtypes == (torch.float32, torch.float32) for dtypes in seen)

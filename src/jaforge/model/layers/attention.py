@@ -6,6 +6,8 @@ a key/value cache and block-causal masking of packed examples (segment ids).
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -78,9 +80,16 @@ class Attention(nn.Module):
         q, k = q.transpose(1, 2), k.transpose(1, 2)
         if inputs.cache is not None:
             k, v = inputs.cache.update(self.layer, k, v)
+        dtype = q.dtype
+        # CPU autocast runs SDPA in bf16, whose backward is ~4× slower than fp32's there; attention
+        # is a small share of the FLOPs, so on CPU it always runs in fp32
+        cpu_fp32 = q.device.type == "cpu" and (dtype != torch.float32 or torch.is_autocast_enabled("cpu"))
+        if cpu_fp32:
+            q, k, v = q.float(), k.float(), v.float()
         mask = inputs.mask.to(q.dtype) if inputs.mask is not None else None
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=inputs.is_causal and mask is None,
-            dropout_p=self.dropout if self.training else 0.0,
-            enable_gqa=self.n_kv_head != self.n_head)
-        return self.o_proj(y.transpose(1, 2).reshape(batch, seq_len, -1))
+        with torch.autocast("cpu", enabled=False) if cpu_fp32 else contextlib.nullcontext():
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=inputs.is_causal and mask is None,
+                dropout_p=self.dropout if self.training else 0.0,
+                enable_gqa=self.n_kv_head != self.n_head)
+        return self.o_proj(y.to(dtype).transpose(1, 2).reshape(batch, seq_len, -1))
