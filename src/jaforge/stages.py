@@ -38,6 +38,10 @@ STAGES.register("tokenize-data")(Stage("jaforge.train.tokenize_data", "TokenizeD
                                        "corpus shards → token shards (memmap + index, held-out validation)"))
 STAGES.register("pretrain")(Stage("jaforge.train", "PretrainConfig",
                                   "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)"))
+STAGES.register("sft")(Stage("jaforge.sft", "SFTConfig",
+                             "instruction tuning (LoRA or full; SFT or DPO) with data mixtures; before/after tables"))
+STAGES.register("sft-merge")(Stage("jaforge.sft.merge", "MergeConfig",
+                                   "fold an sft run's LoRA adapter into its base model (jaforge + HF)"))
 STAGES.register("lifecycle")(Stage("jaforge.lifecycle", "LifecycleConfig",
                                    "the whole pipeline on one config, stage after stage (the main job)"))
 STAGES.register("export")(Stage("jaforge.model.export", "ExportConfig",

@@ -1,4 +1,50 @@
-"""The SFT stage (to come): instruction data, chat templates, full and LoRA tuning.
+"""The sft stage: Japanese instruction tuning (full or LoRA; SFT or DPO) with data mixing.
 
-For now it holds `jaforge.sft.data`, the loaders for instruction, chat and preference files.
+    jaforge sft --config recipes/sft-tiny.yaml          # LoRA on the tiny pretrained model
+    jaforge sft-merge --run_dir runs/sft-tiny           # fold the adapter into the base model
+
+Pieces: `data` (loaders: dolly-ja, oasst1-89k-ja, llm-japanese-dataset, chat, preference),
+`mixture` (ratios × epochs, held-out split), `contamination` (n-gram overlap with eval files),
+`templates` (alpaca_ja, llm_jp, hf_chat), `encoding` (labels, packing, padding), `lora` (peft
+adapters under Hugging Face names), `trainer` (the loop), `evaluate` (before/after tables).
+`SFTConfig` and `run` import no torch until a run starts.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SFTConfig", "MergeConfig", "run", "tune_pretrained"]
+
+
+def run(cfg: Any) -> Any:
+    """The sft stage: tune (or resume) the run described by an SFTConfig; returns an SFTResult."""
+    from jaforge.extras import require
+
+    require("torch", "train", "jaforge sft")
+    require("peft", "sft", "jaforge sft") if cfg.method == "lora" else None
+    from jaforge.sft.trainer import train
+
+    return train(cfg)
+
+
+def tune_pretrained(model_dir: str, tokenizer_dir: str, output_dir: str, **overrides: Any) -> Any:
+    """The lifecycle's sft step: LoRA-tune a pretrained model on the embedded instruction data
+    (recipes/sft-tiny.yaml's settings); the result's `.markdown()` shows before/after response
+    perplexity and a few generations. `overrides` are dotted keys, e.g. `{"trainer.max_steps": 5}`."""
+    from jaforge.config import load_config
+    from jaforge.data import data_dir
+    from jaforge.sft.config import SFTConfig
+
+    recipe = data_dir().parent / "recipes" / "sft-tiny.yaml"
+    options = [("model", model_dir), ("tokenizer", tokenizer_dir), ("output_dir", output_dir),
+               *overrides.items()]
+    return run(load_config(SFTConfig, recipe if recipe.exists() else None, options))
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SFTConfig", "MergeConfig"):
+        from jaforge.sft import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'jaforge.sft' has no attribute '{name}'")

@@ -131,3 +131,92 @@ def sample_path(name: str) -> Path:
         raise KeyError(f"unknown SFT sample '{name}'{did_you_mean(name, list(SAMPLES))} "
                        f"known: {', '.join(SAMPLES)}")
     return data_path(SAMPLES[name])
+
+
+# ---------------------------------------------------------------------------- oasst1-89k-ja
+
+OASST_ROLES = {"prompter": "user", "assistant": "assistant"}
+
+
+def _flagged(value: object) -> bool:
+    """oasst1-89k-ja writes ng_translation as 0/1, "0"/"1", "0.0"/"1.0" or a bool."""
+    if isinstance(value, str):
+        return value.strip() not in ("", "0", "0.0", "false", "False")
+    return bool(value)
+
+
+def _oasst_messages(path: str | Path) -> dict[str, dict]:
+    messages = {}
+    for where, r in read_records(path):
+        message_id = field(r, "message_id", str, where)
+        parent = r.get("parent_id")
+        if parent is not None and not isinstance(parent, str):
+            raise DataError(f"{where}: field 'parent_id' should be str or null, got {parent!r}")
+        role = OASST_ROLES.get(field(r, "role", str, where))
+        if role is None:
+            raise DataError(f"{where}: field 'role': {r['role']!r} is not one of 'prompter', 'assistant'")
+        text = r.get("text_ja", r.get("text"))
+        if not isinstance(text, str):
+            raise DataError(f"{where}: field 'text_ja' is missing or not a string")
+        messages[message_id] = {"parent": parent or None, "role": role, "text": text,
+                                "ok": not _flagged(r.get("ng_translation", 0)) and bool(text.strip()),
+                                "where": where}
+    return messages
+
+
+def load_oasst_ja(path: str | Path) -> list[ChatExample]:
+    """oasst1-89k-ja message trees → conversations, one per leaf of each tree, each cut after its
+    last assistant message. A message whose translation failed (ng_translation) is dropped with
+    its whole subtree, since every conversation through it would have a hole."""
+    messages = _oasst_messages(path)
+    children: dict[str | None, list[str]] = {}
+    for message_id, m in messages.items():
+        children.setdefault(m["parent"] if m["parent"] in messages else None, []).append(message_id)
+    examples, seen = [], set()
+    stack = [(root, []) for root in reversed(children.get(None, []))]
+    while stack:
+        message_id, path_ids = stack.pop()
+        if not messages[message_id]["ok"]:
+            continue
+        path_ids = path_ids + [message_id]
+        kids = [k for k in children.get(message_id, []) if messages[k]["ok"]]
+        if kids:
+            stack.extend((k, path_ids) for k in reversed(kids))
+            continue
+        while path_ids and messages[path_ids[-1]]["role"] != "assistant":
+            path_ids = path_ids[:-1]
+        if not path_ids or tuple(path_ids) in seen:
+            continue
+        seen.add(tuple(path_ids))
+        turns = [Message(messages[i]["role"], messages[i]["text"]) for i in path_ids]
+        try:
+            check_turns(turns, messages[path_ids[-1]]["where"])
+        except DataError:
+            continue  # a tree whose roles do not alternate (rare in the release): not a conversation
+        examples.append(ChatExample(path_ids[-1], turns))
+    return examples
+
+
+# ---------------------------------------------------------------------------- llm-japanese-dataset
+
+@dataclass
+class InstructionExample:
+    """An (instruction, input, output) record without a category (llm-japanese-dataset, Alpaca)."""
+
+    instruction: str
+    input: str
+    output: str
+    index: str = ""
+
+
+def load_llm_japanese(path: str | Path) -> list[InstructionExample]:
+    """llm-japanese-dataset records: instruction, input (may be empty or missing), output."""
+    examples = []
+    for number, (where, r) in enumerate(read_records(path), start=1):
+        given = field(r, "input", str, where) if "input" in r else ""
+        output = field(r, "output", str, where)
+        if not output.strip():
+            raise DataError(f"{where}: field 'output' is empty")
+        examples.append(InstructionExample(field(r, "instruction", str, where), given, output,
+                                           str(r.get("index", r.get("id", number)))))
+    return examples

@@ -1,0 +1,153 @@
+"""The sft stage's config: base model, data mixture and template, LoRA or full tuning, SFT or DPO,
+optimiser, schedule, loop and evaluation settings.
+
+    jaforge sft --config recipes/sft-tiny.yaml --trainer.max_steps 20
+
+Every field is documented in place (`jaforge sft --help` lists them). No torch is imported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jaforge.train.config import OptimConfig, ScheduleConfig
+
+
+@dataclass
+class SourceConfig:
+    name: str = "dolly_ja"
+    """Name of the source in the mixture report and in the held-out metrics."""
+    path: str = "data/sft/dolly_ja.jsonl"
+    """A JSON-lines file or one JSON array of records."""
+    format: str = "dolly_ja"
+    """Record layout: dolly_ja, llm_japanese, oasst_ja, chat, preference (registered in jaforge.sft.mixture)."""
+    ratio: float = 1.0
+    """Share of the source's training examples drawn in each epoch (0 < ratio ≤ 1)."""
+    epochs: float = 1.0
+    """Passes over the drawn share; 1.5 = one pass plus half of a fresh draw."""
+    limit: int = 0
+    """Read only the first N examples (0: all); for quick runs."""
+
+
+@dataclass
+class SFTDataConfig:
+    sources: list[SourceConfig] = field(default_factory=lambda: [SourceConfig()])
+    """The mixture: each source with its ratio and epochs."""
+    template: str = "alpaca_ja"
+    """Prompt template: alpaca_ja, llm_jp or hf_chat (the tokenizer's chat_template)."""
+    chat_template: str = ""
+    """hf_chat: a Jinja chat template to use instead of the tokenizer's own."""
+    loss_on: Literal["response", "all"] = "response"
+    """response: labels −100 on prompt tokens; all: the whole sequence (the paper's code)."""
+    seq_len: int = 256
+    """Tokens per training sequence; longer examples are truncated (and counted)."""
+    packing: bool = False
+    """Pack several examples per sequence (block-causal attention, positions restart per example);
+    false: one example per row, padded to the longest row of its batch."""
+    eval_fraction: float = 0.1
+    """Share of each source held out (before mixing) for response perplexity."""
+    eval_max: int = 64
+    """At most this many held-out examples per source."""
+    seed: int = 0
+    """Seed of the held-out split, the draws and the example order."""
+    contamination_paths: list[str] = field(default_factory=lambda: ["data/eval"])
+    """Evaluation files or folders whose text training examples must not contain."""
+    contamination_ngram: int = 20
+    """Length in characters of the n-grams compared (whitespace removed)."""
+    on_contamination: Literal["warn", "drop", "error"] = "warn"
+    """What to do with training examples sharing an n-gram with the evaluation files."""
+
+
+@dataclass
+class LoRASettings:
+    r: int = 4
+    """Rank of the low-rank update."""
+    alpha: float = 16.0
+    """Scale numerator: the update is (alpha / r) · B A x."""
+    dropout: float = 0.05
+    """Dropout on the LoRA branch's input."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    """Linear layers to adapt: a module name's last part (q_proj) or a regular expression over the
+    full jaforge name (blocks\\.[0-3]\\.attn\\..*)."""
+
+
+@dataclass
+class DPOSettings:
+    beta: float = 0.1
+    """Strength of the implicit KL penalty towards the frozen reference model."""
+
+
+@dataclass
+class SFTTrainerConfig:
+    max_steps: int = 0
+    """Optimiser steps; 0: one pass over the mixture (its epochs included)."""
+    batch_size: int = 16
+    """Sequences (DPO: pairs) per optimiser step."""
+    micro_batch_size: int = 16
+    """Sequences per forward/backward; the rest is gradient accumulation."""
+    grad_clip: float = 1.0
+    """Clip the gradient norm to this (0 disables)."""
+    eval_every: int = 0
+    """Held-out response perplexity every N steps (and at the end); 0: before and after only."""
+    log_every: int = 1
+    checkpoint_every: int = 50
+    """Save a resumable checkpoint every N steps (and at the last step)."""
+    keep_last: int = 2
+    resume: str = "auto"
+    """auto: continue from the newest checkpoint in output_dir; never; or a checkpoint dir."""
+    seed: int = 0
+    """Seed of the LoRA init and dropout."""
+    threads: int = 0
+    """torch CPU threads (0: PyTorch's default)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass
+class SFTEvalConfig:
+    generations: int = 3
+    """Held-out prompts answered greedily before and after tuning (0: none)."""
+    max_new_tokens: int = 48
+    tasks: list[str] = field(default_factory=list)
+    """JGLUE-format tasks (jnli, marc_ja, jcommonsenseqa, …) scored before and after by the eval stage."""
+    shots: int = 3
+    """Few-shot examples per task prompt."""
+    task_limit: int = 0
+    """Score only the first N examples of each task (0: all)."""
+    batch_size: int = 16
+    """Examples per forward pass when measuring perplexity."""
+
+
+@dataclass
+class SFTConfig:
+    model: str = "runs/lifecycle-tiny/pretrain/model"
+    """Base model: a jaforge model dir, a pretrain run dir or a Hugging Face Llama dir."""
+    tokenizer: str = ""
+    """Tokenizer dir (tokenizer.json); empty: the model dir, else its run's ../tokenizer."""
+    method: Literal["lora", "full"] = "lora"
+    """lora: train low-rank adapters (peft) on a frozen base; full: train every weight."""
+    objective: Literal["sft", "dpo"] = "sft"
+    """sft: next-token loss on instruction data; dpo: preference pairs against a frozen reference."""
+    data: SFTDataConfig = field(default_factory=SFTDataConfig)
+    lora: LoRASettings = field(default_factory=LoRASettings)
+    dpo: DPOSettings = field(default_factory=DPOSettings)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-4, weight_decay=0.0))
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(warmup_steps=10))
+    trainer: SFTTrainerConfig = field(default_factory=SFTTrainerConfig)
+    eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
+    merge: bool = False
+    """Also write the merged model (jaforge: merged/, Hugging Face: merged-hf/)."""
+    output_dir: str = "runs/sft"
+    """Run dir: config.yaml, data_report.json, metrics.jsonl, checkpoints/, adapter/ or model/,
+    results.json and results.md."""
+
+
+@dataclass
+class MergeConfig:
+    run_dir: str = "runs/sft"
+    """An sft run (its config.yaml names the base model; its adapter/ holds the LoRA weights)."""
+    output_dir: str = ""
+    """Where to write model/ (jaforge) and hf/ (Hugging Face); empty: <run_dir>/merged."""
+    hf: bool = True
+    """Also write the Hugging Face Llama export (with the tokenizer)."""

@@ -1,0 +1,75 @@
+"""The sft stage's losses: token cross-entropy over the target tokens of a whole optimiser step,
+and DPO on preference pairs against a frozen reference model.
+
+    loss = token_loss(model, batch, n_targets)           # summed NLL / targets in the whole step
+    loss, stats = dpo_loss(model, reference, chosen, rejected, beta=0.1)
+
+Dividing summed losses by the step's target count (not each micro-batch's mean) makes gradient
+accumulation give the same update as one big batch, as Hugging Face's Trainer does with
+`num_items_in_batch`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from jaforge.sft.encoding import IGNORE_INDEX
+
+
+def shifted_targets(labels: torch.Tensor) -> torch.Tensor:
+    """labels[:, t + 1] is the target of position t (−100 after the last position)."""
+    return F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+
+
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-position negative log-likelihood [B, T] (0 where there is no target)."""
+    targets = shifted_targets(labels)
+    nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                          ignore_index=IGNORE_INDEX, reduction="none")
+    return nll.view(targets.shape)
+
+
+def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    return model(batch["input_ids"], position_ids=batch.get("position_ids"),
+                 segment_ids=batch.get("segment_ids")).logits
+
+
+def token_loss(model: torch.nn.Module, batch: dict, n_targets: int) -> torch.Tensor:
+    return token_nll(forward(model, batch), batch["labels"]).sum() / max(1, n_targets)
+
+
+def count_targets(labels: torch.Tensor) -> int:
+    return int((shifted_targets(labels) != IGNORE_INDEX).sum())
+
+
+def response_logprobs(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """Summed log-probability of each row's target tokens [B]."""
+    return -token_nll(forward(model, batch), batch["labels"]).sum(dim=1)
+
+
+def dpo_loss(model: torch.nn.Module, reference: Callable[[dict], torch.Tensor],
+             chosen: dict, rejected: dict, beta: float) -> tuple[torch.Tensor, dict]:
+    """Mean DPO loss −log σ(β·[(π_c − ref_c) − (π_r − ref_r)]) of the pairs, and its statistics.
+
+    `reference(batch)` gives the frozen reference model's summed response log-probabilities;
+    chosen and rejected are padded to one width and run as one batch."""
+    width = max(chosen["input_ids"].shape[1], rejected["input_ids"].shape[1])
+    both = {k: torch.cat([_pad(chosen[k], width, k), _pad(rejected[k], width, k)])
+            for k in ("input_ids", "labels")}
+    n = chosen["input_ids"].shape[0]
+    policy = response_logprobs(model, both)
+    with torch.no_grad():
+        ref = reference(both)
+    margin = (policy[:n] - ref[:n]) - (policy[n:] - ref[n:])
+    loss = -F.logsigmoid(beta * margin).mean()
+    stats = {"reward_accuracy": float((margin.detach() > 0).float().mean()),
+             "reward_margin": float(beta * margin.detach().mean())}
+    return loss, stats
+
+
+def _pad(t: torch.Tensor, width: int, key: str) -> torch.Tensor:
+    fill = IGNORE_INDEX if key == "labels" else 0
+    return F.pad(t, (0, width - t.shape[1]), value=fill)
