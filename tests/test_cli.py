@@ -36,7 +36,10 @@ def test_main_job_runs_on_the_embedded_data(tmp_path):
         [sys.executable, "-m", "jaforge.cli", "lifecycle", "--config", "recipes/lifecycle-tiny.yaml",
          "--dir", str(run_dir), "--corpus.executor.progress", "false",
          "--pretrain.trainer.max_steps", "20", "--pretrain.trainer.eval_every", "10",
-         "--pretrain.trainer.progress", "false", "--sample_tokens", "4"],
+         "--pretrain.trainer.progress", "false", "--sample_tokens", "4",
+         "--eval.limit", "6", "--eval.tasks", "[jnli,jsquad]", "--eval.generation.max_new_tokens", "4",
+         "--sft.trainer.max_steps", "3", "--sft.trainer.progress", "false", "--sft.eval.generations", "1",
+         "--sft.eval.max_new_tokens", "4"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "outputs:" in result.stdout and "| near_dedup |" in result.stdout
@@ -52,3 +55,8 @@ def test_main_job_runs_on_the_embedded_data(tmp_path):
     assert (run_dir / "hf" / "config.json").exists() and (run_dir / "hf" / "tokenizer.json").exists()
     samples = json.loads((run_dir / "samples.json").read_text())
     assert all(text.startswith(prompt) for prompt, text in samples.items())
+    scores = json.loads((run_dir / "eval" / "results.json").read_text())
+    assert {"jnli", "jsquad"} <= set(json.dumps(scores).replace('"', " ").split())
+    sft = json.loads((run_dir / "sft" / "results.json").read_text())
+    assert sft["before"] and sft["after"]
+    assert (run_dir / "sft" / "adapter" / "adapter_config.json").exists()

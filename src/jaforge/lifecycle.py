@@ -2,9 +2,9 @@
 
     jaforge lifecycle --config recipes/lifecycle-tiny.yaml
 
-corpus → tokenizer → tokenize-data → pretrain → export (Hugging Face) → greedy samples.
-Every stage writes into its own sub-directory of `dir`; `stages` stops the run early.
-Stages still to come (explore, sft, merge, eval) join here.
+corpus → tokenizer → tokenize-data → pretrain → export (Hugging Face) → greedy samples →
+eval (JGLUE-format tasks) → sft (LoRA instruction tuning, before/after response perplexity).
+Every stage writes into its own sub-directory of `dir`; `stages` chooses which run.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from typing import Any
 
 from jaforge.config import save_config
 from jaforge.corpus.config import CorpusConfig
+from jaforge.eval.config import EvalConfig
 from jaforge.model.export import ExportConfig
+from jaforge.sft.config import SFTConfig
 from jaforge.tokenizer.config import TokenizerConfig
 from jaforge.train.config import PretrainConfig
 from jaforge.train.tokenize_data import TokenizeDataConfig
 
-STAGE_ORDER = ["corpus", "tokenizer", "tokenize-data", "pretrain", "export", "samples"]
+STAGE_ORDER = ["corpus", "tokenizer", "tokenize-data", "pretrain", "export", "samples", "eval", "sft"]
 
 
 @dataclass
@@ -44,6 +46,12 @@ class LifecycleConfig:
     """Prompts for the greedy samples written to `<dir>/samples.json`."""
     sample_tokens: int = 24
     """Tokens generated per prompt."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """k-shot evaluation of the pretrained model on JGLUE-format tasks (model, tokenizer and
+    output_dir are set from the run: `<dir>/pretrain`, `<dir>/tokenizer`, `<dir>/eval`)."""
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    """Instruction tuning of the pretrained model (model, tokenizer and output_dir are set from
+    the run: `<dir>/pretrain/model`, `<dir>/tokenizer`, `<dir>/sft`)."""
 
 
 class LifecycleResult(dict):
@@ -122,5 +130,20 @@ def _samples(cfg: LifecycleConfig, root: Path, results: dict) -> dict[str, str]:
     return samples
 
 
+def _eval(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge import eval as evaluation
+
+    return evaluation.run(replace(cfg.eval, model=str(root / "pretrain"), tokenizer=str(root / "tokenizer"),
+                                  output_dir=str(root / "eval")))
+
+
+def _sft(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
+    from jaforge import sft
+
+    return sft.run(replace(cfg.sft, model=str(root / "pretrain" / "model"),
+                           tokenizer=str(root / "tokenizer"), output_dir=str(root / "sft")))
+
+
 _RUNNERS = {"corpus": _corpus, "tokenizer": _tokenizer, "tokenize-data": _tokenize_data,
-            "pretrain": _pretrain, "export": _export, "samples": _samples}
+            "pretrain": _pretrain, "export": _export, "samples": _samples, "eval": _eval,
+            "sft": _sft}

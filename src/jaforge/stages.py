@@ -38,6 +38,8 @@ STAGES.register("tokenize-data")(Stage("jaforge.train.tokenize_data", "TokenizeD
                                        "corpus shards → token shards (memmap + index, held-out validation)"))
 STAGES.register("pretrain")(Stage("jaforge.train", "PretrainConfig",
                                   "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)"))
+STAGES.register("eval")(Stage("jaforge.eval", "EvalConfig",
+                              "k-shot JGLUE scoring (lm-eval parity), JSQuAD generation, perplexity"))
 STAGES.register("sft")(Stage("jaforge.sft", "SFTConfig",
                              "instruction tuning (LoRA or full; SFT or DPO) with data mixtures; before/after tables"))
 STAGES.register("sft-merge")(Stage("jaforge.sft.merge", "MergeConfig",

@@ -1,4 +1,39 @@
-"""The eval stage (to come): tasks, scorers, perplexity and generation over jaforge and HF models.
+"""The eval stage: JGLUE-style k-shot scoring that matches lm-evaluation-harness, response-only
+perplexity and generation, on jaforge checkpoints and Hugging Face causal-LM directories.
 
-For now it holds `jaforge.eval.jglue`, the loaders for the JGLUE task files.
+    jaforge eval --model runs/lifecycle-tiny/hf --tasks '[jnli,marc_ja]' --shots 3
+
+    from jaforge.eval import EvalConfig, run, load_backend, evaluate_tasks
+    from jaforge.eval import response_perplexity, generate, GenerationConfig
+    backend = load_backend("runs/lifecycle-tiny/pretrain/model")
+    report = evaluate_tasks(backend, ["jnli", "marc_ja"], shots=3); print(report.markdown())
+    ppl = response_perplexity(backend, [(prompt, response), …])
+    texts = generate(backend, prompts, GenerationConfig(max_new_tokens=32, repetition_penalty=1.1))
+
+Modules: `jglue` (loaders of the JGLUE files), `templates` (prompts by name), `tasks` (task
+registry, few-shot prompts), `metrics`, `backends` (models + tokenizers), `scoring`
+(log-likelihoods, perplexity), `generation`, `runner` (the stage). The config imports no torch;
+everything else is imported on first use.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from jaforge.eval.config import EvalConfig, GenerationConfig
+
+__all__ = ["EvalConfig", "GenerationConfig", "run", "evaluate_tasks", "EvalReport", "load_backend",
+           "Backend", "response_perplexity", "choice_logliks", "generate"]
+
+_LAZY = {"run": "jaforge.eval.runner", "evaluate_tasks": "jaforge.eval.runner",
+         "EvalReport": "jaforge.eval.runner", "load_backend": "jaforge.eval.backends",
+         "Backend": "jaforge.eval.backends", "response_perplexity": "jaforge.eval.scoring",
+         "choice_logliks": "jaforge.eval.scoring", "generate": "jaforge.eval.generation"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'jaforge.eval' has no attribute '{name}'")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)

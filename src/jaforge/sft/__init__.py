@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SFTConfig", "MergeConfig", "run", "tune_pretrained"]
+__all__ = ["SFTConfig", "MergeConfig", "run"]
 
 
 def run(cfg: Any) -> Any:
@@ -26,20 +26,6 @@ def run(cfg: Any) -> Any:
     from jaforge.sft.trainer import train
 
     return train(cfg)
-
-
-def tune_pretrained(model_dir: str, tokenizer_dir: str, output_dir: str, **overrides: Any) -> Any:
-    """The lifecycle's sft step: LoRA-tune a pretrained model on the embedded instruction data
-    (recipes/sft-tiny.yaml's settings); the result's `.markdown()` shows before/after response
-    perplexity and a few generations. `overrides` are dotted keys, e.g. `{"trainer.max_steps": 5}`."""
-    from jaforge.config import load_config
-    from jaforge.data import data_dir
-    from jaforge.sft.config import SFTConfig
-
-    recipe = data_dir().parent / "recipes" / "sft-tiny.yaml"
-    options = [("model", model_dir), ("tokenizer", tokenizer_dir), ("output_dir", output_dir),
-               *overrides.items()]
-    return run(load_config(SFTConfig, recipe if recipe.exists() else None, options))
 
 
 def __getattr__(name: str) -> Any:

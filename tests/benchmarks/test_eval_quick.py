@@ -1,0 +1,35 @@
+"""The eval benchmark's pieces on a tiny input: same answers as lm-eval, one timed run of each."""
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    pytest.importorskip("lm_eval", reason="lm-eval (the 'bench' extra) is not installed")
+    pytest.importorskip("transformers", reason="transformers (the 'hf' extra) is not installed")
+    spec = importlib.util.spec_from_file_location("eval_bench", REPO / "benchmarks" / "eval.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_same_answers_and_a_timed_run_of_each_tool(bench, tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    model = bench.prepare(tmp_path, quick=True)
+    args = argparse.Namespace(shots=1, threads=1, peer_batch=8, limit=4)
+    check = bench.same_answers(model, tmp_path, args)
+    assert check["ok"] and check["examples"] == 4, check
+    for tool in ("jaforge", "lm-eval"):
+        result = bench.timed_run(tool, model, tmp_path, args)
+        assert result["seconds"] > 0 and result["examples"] == 4 and result["max_rss_mb"] > 0
+    assert bench.ratio_stats([2.0, 3.0], [1.0, 1.0]) == {"median": 2.5, "min": 2.0, "max": 3.0}
