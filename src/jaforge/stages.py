@@ -38,6 +38,8 @@ STAGES.register("tokenize-data")(Stage("jaforge.train.tokenize_data", "TokenizeD
                                        "corpus shards → token shards (memmap + index, held-out validation)"))
 STAGES.register("pretrain")(Stage("jaforge.train", "PretrainConfig",
                                   "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)"))
+STAGES.register("explore")(Stage("jaforge.explore", "ExploreConfig",
+                                 "small-model studies: sweeps under budget rules, fits, report"))
 STAGES.register("eval")(Stage("jaforge.eval", "EvalConfig",
                               "k-shot JGLUE scoring (lm-eval parity), JSQuAD generation, perplexity"))
 STAGES.register("sft")(Stage("jaforge.sft", "SFTConfig",

@@ -1,0 +1,111 @@
+"""The explore stage's config: a base pretrain config, a search space, budget rules, seeds, metric.
+
+    jaforge explore --config recipes/explore-depth-width.yaml --executor.workers 2
+
+Every field is documented in place (`jaforge explore --help` lists them). The search space's keys
+are dotted keys of the pretrain config (`model.n_layer`, `optim.lr`, …) or of the budget
+(`budget.non_embedding_params`), so a study can vary the model size as well as its shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+
+@dataclass
+class SpaceConfig:
+    sampler: str = "grid"
+    """How points are drawn: grid (every combination), random, tpe (Optuna; `jaforge[explore]`)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Dotted key → a list of choices, or a range `{low, high, log: bool, int: bool}` (random, tpe).
+    A key without a dot whose choices are mappings is a bundle: each choice sets several dotted
+    keys at once, and its optional `name` labels it in the report (ablations, vocabularies)."""
+    trials: int = 8
+    """random / tpe: points to draw (each is run once per seed)."""
+    seed: int = 0
+    """Seed of the random and TPE samplers."""
+
+
+@dataclass
+class BudgetConfig:
+    non_embedding_params: Optional[float] = None
+    """Hold the non-embedding parameters at this count: d_model (and the heads) are derived from
+    n_layer, so a sweep over model.n_layer trades depth for width at a fixed size."""
+    head_dim: int = 16
+    """non_embedding_params: d_model is a multiple of this (n_head = d_model / head_dim)."""
+    width_multiple: int = 16
+    """non_embedding_params: d_model is also a multiple of this."""
+    adjust_d_ff: bool = False
+    """non_embedding_params: after choosing d_model, set d_ff (a multiple of width_multiple)
+    so the count lands closer to the target than the d_model grid alone allows."""
+    tolerance: float = 0.15
+    """non_embedding_params: fail when the nearest shape misses the target by more than this share."""
+    tokens: Optional[float] = None
+    """Train on this many tokens: max_steps = tokens / (batch_size · seq_len)."""
+    tokens_per_param: Optional[float] = None
+    """Train on this many tokens per non-embedding parameter (Chinchilla: about 20)."""
+    flops: Optional[float] = None
+    """Spend this many training FLOPs (6·N-style estimate of jaforge.model.estimate_flops)."""
+    warmup_fraction: Optional[float] = None
+    """Set schedule.warmup_steps to this share of the derived max_steps."""
+
+
+@dataclass
+class MetricConfig:
+    key: str = "val_loss"
+    """Metrics column to compare: val_loss (mean over datasets) or val_loss/<dataset>."""
+    reduce: Literal["final", "best"] = "final"
+    """final: the last evaluation; best: the lowest evaluation of the run."""
+    per: Literal["token", "char"] = "token"
+    """char: divide the loss by the validation split's characters per token, so runs with different
+    tokenizers compare fairly (nats per character)."""
+
+
+@dataclass
+class ExecutorConfig:
+    kind: Literal["local", "inline", "ray"] = "local"
+    """local: one subprocess per run, `workers` at a time; inline: in this process, one after
+    another (tests, debugging); ray: Ray tasks on a local instance or a cluster (`ray_address`)."""
+    workers: int = 2
+    """Runs at the same time."""
+    threads: int = 1
+    """torch threads per run (1 avoids oversubscribing the cores)."""
+    ray_address: Optional[str] = None
+    """ray: address of a running cluster (`auto`, `ray://host:10001`); None starts a local one."""
+    keep_checkpoints: bool = False
+    """Keep each finished run's resumable checkpoints (they are deleted once the run is done)."""
+    keep_model: bool = True
+    """Keep each finished run's final model/ directory."""
+
+
+@dataclass
+class ReportConfig:
+    enabled: bool = True
+    """Write report.md, report.html and the plots after the runs."""
+    extrapolate_to: float = 1e10
+    """Non-embedding parameters to extrapolate the aspect-ratio trend and the power law to."""
+    bootstrap: int = 200
+    """Bootstrap resamples for the uncertainty bands."""
+    title: str = ""
+    """Report title (default: the study directory's name)."""
+
+
+@dataclass
+class ExploreConfig:
+    base_config: Optional[str] = None
+    """A pretrain YAML (e.g. recipes/pretrain-tiny.yaml) the study starts from."""
+    base: dict[str, Any] = field(default_factory=dict)
+    """Pretrain config keys (nested mappings) laid over base_config; the trainer's output_dir is
+    ignored: each run writes into <output_dir>/runs/<run-id>/."""
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Each point is trained once per seed."""
+    seed_keys: list[str] = field(default_factory=lambda: ["trainer.seed"])
+    """Pretrain keys set to the seed (add data.seed to vary the data order too)."""
+    metric: MetricConfig = field(default_factory=MetricConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    output_dir: str = "runs/explore"
+    """Study directory: runs/<run-id>/, results.jsonl, report.md, report.html, plots/."""

@@ -1,0 +1,115 @@
+"""One run of a study, in its own directory: trial.json in, pretrain outputs + result.json + DONE out.
+
+    python -m jaforge.explore.trial runs/explore/runs/<run-id>     # what the local executor starts
+
+`write_trial` lays out the directory; `run_trial` trains it with the pretrain stage (resuming from
+its newest checkpoint if a killed study left one), summarises metrics.jsonl into result.json and
+writes the DONE marker last, so a restarted study skips exactly the runs that finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jaforge.explore.space import Trial
+
+DONE = "DONE"
+
+
+def run_dir(study_dir: str | Path, run_id: str) -> Path:
+    return Path(study_dir) / "runs" / run_id
+
+
+def is_done(directory: str | Path) -> bool:
+    return (Path(directory) / DONE).exists()
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_trial(trial: Trial, study_dir: str | Path, threads: int, cleanup: dict[str, bool]) -> Path:
+    """Create runs/<run-id>/trial.json: the pretrain config and what the study needs back."""
+    directory = run_dir(study_dir, trial.run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    pretrain = json.loads(json.dumps(trial.pretrain))
+    pretrain["output_dir"] = str(directory)
+    trainer = pretrain.setdefault("trainer", {})
+    trainer.update(progress=False, threads=threads, resume="auto")
+    write_json(directory / "trial.json", {
+        "run_id": trial.run_id, "labels": trial.labels, "overrides": trial.overrides,
+        "seed": trial.seed, "budget": trial.budget, "point": trial.point,
+        "pretrain": pretrain, "cleanup": cleanup})
+    return directory
+
+
+def summarise_metrics(rows: list[dict]) -> dict[str, Any]:
+    """Final and best value of every validation column, the forgetting (final − best), the curve."""
+    evals = [r for r in rows if "val_loss" in r]
+    keys = sorted({k for r in evals for k in r if k.startswith("val_loss")})
+    final = {k: evals[-1][k] for k in keys if k in evals[-1]} if evals else {}
+    best = {k: min(r[k] for r in evals if k in r) for k in keys}
+    return {"final": final, "best": best,
+            "forgetting": {k: final[k] - best[k] for k in keys if k in final},
+            "curve": [{"step": r["step"], **{k: r[k] for k in keys if k in r}} for r in evals],
+            "train_loss": rows[-1]["loss"] if rows else None,
+            "steps": rows[-1]["step"] if rows else 0}
+
+
+def run_trial(directory: str | Path) -> dict[str, Any]:
+    """Train the run in `directory` (unless DONE) and return its result."""
+    directory = Path(directory)
+    if is_done(directory):
+        return json.loads((directory / "result.json").read_text("utf-8"))
+    spec = json.loads((directory / "trial.json").read_text("utf-8"))
+    import torch
+
+    from jaforge.config import build
+    from jaforge.explore.budget import shape_summary
+    from jaforge.train import run as pretrain
+    from jaforge.train.config import PretrainConfig
+    from jaforge.train.metrics import read_metrics
+
+    cfg = build(PretrainConfig, spec["pretrain"], source=str(directory / "trial.json"))
+    torch.set_num_threads(max(1, cfg.trainer.threads))
+    started = time.perf_counter()
+    pretrain(cfg)
+    result = {"run_id": spec["run_id"], "labels": spec["labels"], "overrides": spec["overrides"],
+              "seed": spec["seed"], "budget": spec["budget"], **shape_summary(cfg),
+              **summarise_metrics(read_metrics(directory / "metrics.jsonl")),
+              "datasets": {d.name: d.path for d in cfg.data.datasets},
+              "wall_s": time.perf_counter() - started}
+    _clean(directory, spec.get("cleanup", {}))
+    write_json(directory / "result.json", result)
+    (directory / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n", encoding="utf-8")
+    return result
+
+
+def _clean(directory: Path, cleanup: dict[str, bool]) -> None:
+    if not cleanup.get("keep_checkpoints", False):
+        shutil.rmtree(directory / "checkpoints", ignore_errors=True)
+    if not cleanup.get("keep_model", True):
+        shutil.rmtree(directory / "model", ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m jaforge.explore.trial RUN_DIR", file=sys.stderr)
+        return 2
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    result = run_trial(args[0])
+    print(json.dumps({"run_id": result["run_id"], "final": result["final"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
