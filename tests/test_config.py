@@ -55,3 +55,13 @@ def test_save_roundtrip_and_help(tmp_path):
     assert load_config(Outer, tmp_path / "out" / "config.yaml") == cfg
     lines = describe(Outer)
     assert any(line.startswith("  --inner.size") and "How big." in line for line in lines)
+
+
+def test_dotted_override_indexes_lists():
+    from jaforge.config import ConfigError, apply_override
+
+    data = {"data": {"sources": [{"ratio": 1.0}, {"ratio": 1.0}]}}
+    apply_override(data, "data.sources.1.ratio", "0.5")
+    assert data["data"]["sources"] == [{"ratio": 1.0}, {"ratio": 0.5}]
+    with pytest.raises(ConfigError, match="'data.sources.2.ratio'"):
+        apply_override(data, "data.sources.2.ratio", "0.5")

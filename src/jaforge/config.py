@@ -112,14 +112,28 @@ def _coerce_scalar(tp: Any, value: Any, where: str, source: str) -> Any:
 
 
 def apply_override(data: dict, dotted: str, raw: str) -> None:
-    """Set ``data[a][b] = yaml(raw)`` for the dotted key ``a.b`` (creating mappings on the way)."""
+    """Set ``data[a][b] = yaml(raw)`` for the dotted key ``a.b`` (creating mappings on the way);
+    a number picks an item of a list (``data.sources.0.ratio``)."""
     keys = dotted.split(".")
-    node = data
+    node: Any = data
     for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"'{dotted}': '{key}' is not a mapping")
-    node[keys[-1]] = yaml.safe_load(raw) if isinstance(raw, str) else raw
+        if isinstance(node, list):
+            node = node[_list_index(node, key, dotted)]
+        else:
+            node = node.setdefault(key, {})
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"'{dotted}': '{key}' is not a mapping or a list")
+    value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+    if isinstance(node, list):
+        node[_list_index(node, keys[-1], dotted)] = value
+    else:
+        node[keys[-1]] = value
+
+
+def _list_index(items: list, key: str, dotted: str) -> int:
+    if not key.isdigit() or int(key) >= len(items):
+        raise ConfigError(f"'{dotted}': '{key}' is not an index of a list of {len(items)} items")
+    return int(key)
 
 
 def load_config(cls: type, path: str | Path | None = None,

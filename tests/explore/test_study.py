@@ -28,7 +28,7 @@ def test_grid_bundles_and_run_ids(explore_tokens, tmp_path):
     base = load_base(cfg)
     trial = resolve_trial(cfg, base, points[3], seed=1)
     assert trial.labels == {"model.n_layer": 2, "norm": "ln-post"}
-    assert trial.pretrain["model"]["norm_placement"] == "post" and trial.pretrain["trainer"]["seed"] == 1
+    assert trial.config["model"]["norm_placement"] == "post" and trial.config["trainer"]["seed"] == 1
     assert trial.run_id == resolve_trial(cfg, base, points[3], seed=1).run_id
     assert trial.run_id != resolve_trial(cfg, base, points[3], seed=0).run_id
     assert run_id({"a": 1, "b": 2}) == run_id({"b": 2, "a": 1})

@@ -67,10 +67,12 @@ class Analysis:
     power_law: Optional[PowerLaw] = None
     power_law_points: list[tuple[float, float]] = field(default_factory=list)
     alpha_band: Optional[tuple[float, float]] = None
+    higher_is_better: bool = False
 
     @property
     def ranked(self) -> list[Group]:
-        return sorted(self.groups, key=lambda g: g.mean)
+        """Best first."""
+        return sorted(self.groups, key=lambda g: -g.mean if self.higher_is_better else g.mean)
 
 
 def group_results(results: list[dict], metric: MetricConfig) -> list[Group]:
@@ -99,7 +101,8 @@ def varied_keys(groups: list[Group]) -> list[str]:
     return [n for n in names if len({json.dumps(g.labels.get(n), default=str) for g in groups}) > 1]
 
 
-def marginal_means(groups: list[Group], varied: list[str]) -> dict[str, list[tuple[Any, float]]]:
+def marginal_means(groups: list[Group], varied: list[str],
+                   higher_is_better: bool = False) -> dict[str, list[tuple[Any, float]]]:
     """For each varied parameter: (choice, mean metric over every group with that choice), best first."""
     marginals = {}
     for name in varied:
@@ -110,7 +113,7 @@ def marginal_means(groups: list[Group], varied: list[str]) -> dict[str, list[tup
             by_choice.setdefault(key, []).append(g.mean)
             shown[key] = g.labels.get(name)
         marginals[name] = sorted(((shown[k], float(np.mean(v))) for k, v in by_choice.items()),
-                                 key=lambda item: item[1])
+                                 key=lambda item: -item[1] if higher_is_better else item[1])
     return marginals
 
 
@@ -194,7 +197,8 @@ def analyse(results: list[dict], cfg: ExploreConfig) -> Analysis:
     groups = group_results(results, cfg.metric)
     varied = varied_keys(groups)
     metric = f"{cfg.metric.reduce} {cfg.metric.key}" + (" per char" if cfg.metric.per == "char" else "")
-    analysis = Analysis(groups, varied, metric, marginal_means(groups, varied))
+    higher = cfg.metric.higher_is_better
+    analysis = Analysis(groups, varied, metric, marginal_means(groups, varied, higher), higher_is_better=higher)
     if "model.n_layer" in varied or any("n_layer" in json.dumps(g.labels) for g in groups):
         analysis.aspect = aspect_analysis(groups, cfg.report.extrapolate_to, cfg.report.bootstrap)
     power_law_analysis(analysis, cfg.report.bootstrap)

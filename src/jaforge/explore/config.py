@@ -57,6 +57,9 @@ class MetricConfig:
     """Metrics column to compare: val_loss (mean over datasets) or val_loss/<dataset>."""
     reduce: Literal["final", "best"] = "final"
     """final: the last evaluation; best: the lowest evaluation of the run."""
+    higher_is_better: bool = False
+    """True for scores such as task accuracy (the best run is the highest); losses and perplexity
+    are lower-is-better."""
     per: Literal["token", "char"] = "token"
     """char: divide the loss by the validation split's characters per token, so runs with different
     tokenizers compare fairly (nats per character)."""
@@ -98,6 +101,11 @@ class ExploreConfig:
     base: dict[str, Any] = field(default_factory=dict)
     """Pretrain config keys (nested mappings) laid over base_config; the trainer's output_dir is
     ignored: each run writes into <output_dir>/runs/<run-id>/."""
+    stage: Literal["pretrain", "sft"] = "pretrain"
+    """What each run trains. pretrain: base_config is a pretrain YAML and the metric a validation
+    column (val_loss …). sft: base_config is an sft YAML (e.g. recipes/sft-tiny.yaml), the metric a
+    key of the run's results.json `after` scores (ppl, ppl/<source>, <task>/acc), and budget rules
+    do not apply."""
     space: SpaceConfig = field(default_factory=SpaceConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     seeds: list[int] = field(default_factory=lambda: [0])

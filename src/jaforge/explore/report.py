@@ -33,18 +33,22 @@ def table_rows(analysis: Analysis) -> tuple[list[str], list[list[str]]]:
     extras = sorted({k for g in analysis.groups for k in g.extra if "/" in k})
     if len({k.split(" ")[0] for k in extras}) < 2:  # one dataset: its column repeats the metric
         extras = []
-    header = names + ["seeds", "non-emb params", "params", "d_model/n_layer", "tokens", "train FLOPs",
-                      f"{analysis.metric} (mean ± std)"] + extras
+    sized = any(g.shape["params"] for g in analysis.groups)  # sft studies train one fixed model
+    shape_header = ["non-emb params", "params", "d_model/n_layer", "tokens", "train FLOPs"] if sized else []
+    header = names + ["seeds", *shape_header, f"{analysis.metric} (mean ± std)"] + extras
     rows = []
     for g in analysis.ranked:
-        s = g.shape
-        rows.append([str(g.labels.get(n, "–")) for n in names] + [
-            str(len(g.values)), f"{s['non_embedding_params']:,.0f}", f"{s['params']:,.0f}",
-            f"{s['d_model']:.0f}/{s['n_layer']:.0f}={s['aspect_ratio']:.1f}", _num(s["tokens"]),
-            _num(s["train_flops"]),
-            f"{g.mean:.4f} ± {g.std:.4f}" if len(g.values) > 1 else f"{g.mean:.4f}"] +
-            [f"{g.extra[k]:.4f}" if k in g.extra else "–" for k in extras])
+        rows.append([str(g.labels.get(n, "–")) for n in names] + [str(len(g.values))] +
+                    (_shape_cells(g.shape) if sized else []) +
+                    [f"{g.mean:.4f} ± {g.std:.4f}" if len(g.values) > 1 else f"{g.mean:.4f}"] +
+                    [f"{g.extra[k]:.4f}" if k in g.extra else "–" for k in extras])
     return header, rows
+
+
+def _shape_cells(s: dict[str, float]) -> list[str]:
+    return [f"{s['non_embedding_params']:,.0f}", f"{s['params']:,.0f}",
+            f"{s['d_model']:.0f}/{s['n_layer']:.0f}={s['aspect_ratio']:.1f}", _num(s["tokens"]),
+            _num(s["train_flops"])]
 
 
 def _describe(g: Group) -> str:
@@ -52,7 +56,7 @@ def _describe(g: Group) -> str:
 
 
 def _margin(best: Group, second: Group) -> str:
-    gap = second.mean - best.mean
+    gap = abs(second.mean - best.mean)
     spread = math.sqrt(best.std ** 2 / len(best.values) + second.std ** 2 / len(second.values))
     if spread == 0:
         return (f"ahead of the runner-up ({_describe(second)}, {second.mean:.4f}) by {gap:.4f}; "
@@ -65,7 +69,7 @@ def _margin(best: Group, second: Group) -> str:
 def recommendation(analysis: Analysis, cfg: ExploreConfig) -> str:
     ranked = analysis.ranked
     best = ranked[0]
-    parts = [f"Lowest {analysis.metric}: **{_describe(best)}** at {best.mean:.4f} ± {best.std:.4f} "
+    parts = [f"{'Highest' if analysis.higher_is_better else 'Lowest'} {analysis.metric}: **{_describe(best)}** at {best.mean:.4f} ± {best.std:.4f} "
              f"over {len(best.values)} seed(s)"]
     parts[-1] += f", {_margin(best, ranked[1])}." if len(ranked) > 1 else "."
     for name, choices in analysis.marginals.items():

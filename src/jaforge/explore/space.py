@@ -2,7 +2,7 @@
 
     points = draw_points(cfg.space)                 # grid / random (TPE asks optuna, see runner)
     trial = resolve_trial(cfg, base, points[0], seed=0)
-    trial.run_id, trial.overrides, trial.pretrain   # hash of the overrides, dotted keys, plain config
+    trial.run_id, trial.overrides, trial.config     # hash of the overrides, dotted keys, plain config
 
 A point maps each parameter name to one choice. A choice of a dotted key sets that key; a choice
 that is a mapping (a bundle) sets several keys at once. Budget rules then derive the keys they
@@ -35,12 +35,12 @@ class Trial:
     """One training run of the study."""
     run_id: str
     overrides: dict[str, Any]
-    """Every dotted pretrain key this run sets (choices, budget-derived keys, seed keys)."""
+    """Every dotted config key this run sets (choices, budget-derived keys, seed keys)."""
     labels: dict[str, Any]
     """Parameter name → the choice shown in the report (bundle names for bundles)."""
     seed: int
-    pretrain: dict[str, Any]
-    """The pretrain config as plain data (output_dir not yet set)."""
+    config: dict[str, Any]
+    """The run's stage config (pretrain or sft) as plain data (output_dir not yet set)."""
     budget: dict[str, Any] = field(default_factory=dict)
     """What the budget rules derived (target and achieved parameters, tokens, FLOPs …)."""
     point: Point = field(default_factory=dict)
@@ -140,21 +140,35 @@ def trial_budget(budget: BudgetConfig, overrides: dict[str, Any]) -> BudgetConfi
     return build(BudgetConfig, data, "budget")
 
 
-def resolve_trial(cfg: ExploreConfig, base: dict[str, Any], point: Point, seed: int) -> Trial:
-    """Apply a point, the budget rules and the seed to the base pretrain data."""
-    from jaforge.explore.budget import apply_budget
+def stage_config(stage: str) -> type:
+    """The config class of the stage a study's runs train."""
+    if stage == "sft":
+        from jaforge.sft.config import SFTConfig
+
+        return SFTConfig
     from jaforge.train.config import PretrainConfig
+
+    return PretrainConfig
+
+
+def resolve_trial(cfg: ExploreConfig, base: dict[str, Any], point: Point, seed: int) -> Trial:
+    """Apply a point, the budget rules (pretrain studies) and the seed to the base config data."""
+    from jaforge.explore.budget import ORDER, apply_budget
 
     chosen, labels = point_overrides(point)
     overrides = {k: v for k, v in chosen.items() if not k.startswith("budget.")}
     data = copy.deepcopy(base)
     for key, value in overrides.items():
         apply_override(data, key, value)
-    derived, budget_info = apply_budget(trial_budget(cfg.budget, chosen), data)
+    derived, budget_info = {}, {}
+    if cfg.stage == "pretrain":
+        derived, budget_info = apply_budget(trial_budget(cfg.budget, chosen), data)
+    elif any(getattr(trial_budget(cfg.budget, chosen), n) is not None for n in [*ORDER, "warmup_fraction"]):
+        raise ConfigError("'budget': budget rules shape pretraining runs; an sft study takes none")
     for key, value in derived.items():
         apply_override(data, key, value)
     for key in cfg.seed_keys:
         apply_override(data, key, seed)
     overrides = {**chosen, **derived, **{k: seed for k in cfg.seed_keys}}
-    build(PretrainConfig, data, source=f"explore point {labels}")  # fail early, naming the point
+    build(stage_config(cfg.stage), data, source=f"explore point {labels}")  # fail early, naming the point
     return Trial(run_id(overrides), overrides, labels, seed, data, budget_info, point)

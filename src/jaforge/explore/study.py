@@ -51,18 +51,25 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 
 def _absolute_paths(data: dict) -> dict:
-    """Dataset and init paths that exist from here become absolute (runs may start elsewhere)."""
+    """Dataset, init and (sft) model, tokenizer and source paths that exist from here become
+    absolute (runs may start elsewhere)."""
     for dataset in data.get("data", {}).get("datasets", []) or []:
         if isinstance(dataset, dict) and dataset.get("path") and Path(dataset["path"]).exists():
             dataset["path"] = str(Path(dataset["path"]).resolve())
+    for source in data.get("data", {}).get("sources", []) or []:
+        if isinstance(source, dict) and source.get("path") and Path(source["path"]).exists():
+            source["path"] = str(Path(source["path"]).resolve())
     trainer = data.get("trainer", {})
     if trainer.get("init_from") and Path(trainer["init_from"]).exists():
         trainer["init_from"] = str(Path(trainer["init_from"]).resolve())
+    for key in ("model", "tokenizer"):
+        if isinstance(data.get(key), str) and data[key] and Path(data[key]).exists():
+            data[key] = str(Path(data[key]).resolve())
     return data
 
 
 def load_base(cfg: ExploreConfig) -> dict[str, Any]:
-    """The base pretrain config as plain data: base_config's YAML with `base` laid over it."""
+    """The base stage config as plain data: base_config's YAML with `base` laid over it."""
     data: dict = {}
     if cfg.base_config:
         path = Path(cfg.base_config)
@@ -99,7 +106,7 @@ def run_trials(cfg: ExploreConfig, trials: list[Trial], outcome: StudyResult) ->
         if is_done(directory):
             outcome.skipped.append(trial.run_id)
         else:
-            todo.append(write_trial(trial, out, cfg.executor.threads, cleanup))
+            todo.append(write_trial(trial, out, cfg.executor.threads, cleanup, cfg.stage))
     log.info("explore: %d runs, %d finished before, %d to run", len(trials), len(trials) - len(todo),
              len(todo))
     for directory, result, error in execute(todo, cfg.executor):

@@ -1,10 +1,11 @@
-"""One run of a study, in its own directory: trial.json in, pretrain outputs + result.json + DONE out.
+"""One run of a study, in its own directory: trial.json in, the stage's outputs + result.json + DONE out.
 
     python -m jaforge.explore.trial runs/explore/runs/<run-id>     # what the local executor starts
 
-`write_trial` lays out the directory; `run_trial` trains it with the pretrain stage (resuming from
-its newest checkpoint if a killed study left one), summarises metrics.jsonl into result.json and
-writes the DONE marker last, so a restarted study skips exactly the runs that finished.
+`write_trial` lays out the directory; `run_trial` trains it with the pretrain or the sft stage
+(resuming from its newest checkpoint if a killed study left one), summarises its metrics into
+result.json and writes the DONE marker last, so a restarted study skips exactly the runs that
+finished.
 """
 
 from __future__ import annotations
@@ -36,18 +37,19 @@ def write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def write_trial(trial: Trial, study_dir: str | Path, threads: int, cleanup: dict[str, bool]) -> Path:
-    """Create runs/<run-id>/trial.json: the pretrain config and what the study needs back."""
+def write_trial(trial: Trial, study_dir: str | Path, threads: int, cleanup: dict[str, bool],
+                stage: str = "pretrain") -> Path:
+    """Create runs/<run-id>/trial.json: the stage, its config and what the study needs back."""
     directory = run_dir(study_dir, trial.run_id)
     directory.mkdir(parents=True, exist_ok=True)
-    pretrain = json.loads(json.dumps(trial.pretrain))
-    pretrain["output_dir"] = str(directory)
-    trainer = pretrain.setdefault("trainer", {})
+    config = json.loads(json.dumps(trial.config))
+    config["output_dir"] = str(directory)
+    trainer = config.setdefault("trainer", {})
     trainer.update(progress=False, threads=threads, resume="auto")
     write_json(directory / "trial.json", {
         "run_id": trial.run_id, "labels": trial.labels, "overrides": trial.overrides,
         "seed": trial.seed, "budget": trial.budget, "point": trial.point,
-        "pretrain": pretrain, "cleanup": cleanup})
+        "stage": stage, "config": config, "cleanup": cleanup})
     return directory
 
 
@@ -72,25 +74,46 @@ def run_trial(directory: str | Path) -> dict[str, Any]:
     spec = json.loads((directory / "trial.json").read_text("utf-8"))
     import torch
 
+    torch.set_num_threads(max(1, spec["config"].get("trainer", {}).get("threads", 1)))
+    started = time.perf_counter()
+    train = train_sft if spec.get("stage") == "sft" else train_pretrain
+    result = {"run_id": spec["run_id"], "labels": spec["labels"], "overrides": spec["overrides"],
+              "seed": spec["seed"], "budget": spec["budget"], **train(spec, directory),
+              "wall_s": time.perf_counter() - started}
+    _clean(directory, spec.get("cleanup", {}))
+    write_json(directory / "result.json", result)
+    (directory / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n", encoding="utf-8")
+    return result
+
+
+def train_pretrain(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """A pretrain run: its shape (params, tokens, FLOPs) and validation-loss summary."""
     from jaforge.config import build
     from jaforge.explore.budget import shape_summary
     from jaforge.train import run as pretrain
     from jaforge.train.config import PretrainConfig
     from jaforge.train.metrics import read_metrics
 
-    cfg = build(PretrainConfig, spec["pretrain"], source=str(directory / "trial.json"))
-    torch.set_num_threads(max(1, cfg.trainer.threads))
-    started = time.perf_counter()
+    cfg = build(PretrainConfig, spec["config"], source=str(directory / "trial.json"))
     pretrain(cfg)
-    result = {"run_id": spec["run_id"], "labels": spec["labels"], "overrides": spec["overrides"],
-              "seed": spec["seed"], "budget": spec["budget"], **shape_summary(cfg),
-              **summarise_metrics(read_metrics(directory / "metrics.jsonl")),
-              "datasets": {d.name: d.path for d in cfg.data.datasets},
-              "wall_s": time.perf_counter() - started}
-    _clean(directory, spec.get("cleanup", {}))
-    write_json(directory / "result.json", result)
-    (directory / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n", encoding="utf-8")
-    return result
+    return {**shape_summary(cfg), **summarise_metrics(read_metrics(directory / "metrics.jsonl")),
+            "datasets": {d.name: d.path for d in cfg.data.datasets}}
+
+
+def train_sft(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """An sft run: its `after` scores (response perplexity, task scores) as the final values."""
+    from jaforge import sft
+    from jaforge.config import build
+    from jaforge.sft.config import SFTConfig
+
+    cfg = build(SFTConfig, spec["config"], source=str(directory / "trial.json"))
+    outcome = sft.run(cfg)
+    scores = json.loads((directory / "results.json").read_text("utf-8"))
+    shape = dict.fromkeys(("non_embedding_params", "params", "tokens", "train_flops", "n_layer",
+                           "d_model", "aspect_ratio"), 0.0)
+    return {**shape, "final": scores["after"], "best": scores["after"], "before": scores["before"],
+            "forgetting": {}, "curve": [], "train_loss": outcome.loss, "steps": outcome.steps,
+            "datasets": {}}
 
 
 def _clean(directory: Path, cleanup: dict[str, bool]) -> None:
