@@ -27,7 +27,7 @@ def test_windows_are_contiguous_slices_of_the_shard(token_dirs):
 
 def test_one_dataset_is_read_once_per_epoch_without_repeats(token_dirs):
     sampler = MixtureSampler(DataConfig([DatasetConfig("en", str(token_dirs["en"]))], seq_len=16), 1)
-    n = sampler.n_windows[0]
+    n = sampler.n_windows(0, sampler.cfg.seq_len)
     windows = {sampler.sample(step, 0)[1].tobytes() for step in range(n)}
     assert len(windows) > 0.99 * n  # distinct windows (identical text may repeat)
 
@@ -72,3 +72,13 @@ def test_validation_windows_are_fixed_and_from_the_val_split(token_dirs):
     val = validation_windows(mixture(token_dirs), 6)
     assert set(val) == {"ja", "en"} and val["ja"].shape == (6, 17)
     assert (validation_windows(mixture(token_dirs), 6)["en"] == val["en"]).all()
+
+
+def test_phases_can_grow_the_sequence_length(token_dirs):
+    phases = [MixturePhase(steps=3, weights={"ja": 1.0}, seq_len=8), MixturePhase(steps=0, weights={"ja": 1.0})]
+    sampler = MixtureSampler(mixture(token_dirs, phases), 4)
+    assert sampler.batch(2).shape == (4, 9) and sampler.batch(3).shape == (4, 17)
+    with pytest.raises(ValueError, match="seq_len"):
+        MixtureSampler(mixture(token_dirs, [MixturePhase(3, {"ja": 1.0}, seq_len=32)]), 4)
+    assert sampler.tokens_through(5) == 4 * (3 * 8 + 2 * 16)
+    assert MixtureSampler(mixture(token_dirs), 4).tokens_through(5) == 4 * 5 * 16

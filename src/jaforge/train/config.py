@@ -29,6 +29,8 @@ class MixturePhase:
     """Optimiser steps this phase lasts; the last phase runs to the end of training."""
     weights: dict[str, float] = field(default_factory=dict)
     """Sampling weight per dataset name (missing names get 0), e.g. `{en: 0.7, code: 0.3}`."""
+    seq_len: int = 0
+    """Sequence length in this phase (a short→long curriculum); 0: data.seq_len, the longest."""
 
 
 @dataclass

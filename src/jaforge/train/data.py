@@ -18,9 +18,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from typing import Optional
+
 import numpy as np
 
-from jaforge.train.config import DataConfig
+from jaforge.train.config import DataConfig, MixturePhase
 
 
 class TokenShard:
@@ -66,12 +68,19 @@ class MixtureSampler:
         self.global_batch = global_batch
         self.names = [d.name for d in cfg.datasets]
         self.shards = [TokenShard(d.path, split) for d in cfg.datasets]
-        self.n_windows = [s.windows(cfg.seq_len) for s in self.shards]
+        self._windows: dict[tuple[int, int], int] = {}
         self._check()
 
+    def n_windows(self, dataset: int, seq_len: int) -> int:
+        """Windows of seq_len + 1 tokens in a dataset's split."""
+        key = (dataset, seq_len)
+        if key not in self._windows:
+            self._windows[key] = self.shards[dataset].windows(seq_len)
+        return self._windows[key]
+
     def _check(self) -> None:
-        for name, n in zip(self.names, self.n_windows):
-            if n == 0:
+        for d, name in enumerate(self.names):
+            if self.n_windows(d, self.cfg.seq_len) == 0:
                 raise ValueError(f"dataset '{name}' has fewer than seq_len + 1 = {self.cfg.seq_len + 1} "
                                  f"tokens; lower data.seq_len or add data")
         for phase in self.cfg.phases:
@@ -79,20 +88,43 @@ class MixtureSampler:
             if unknown:
                 raise ValueError(f"mixture phase names unknown dataset(s) {sorted(unknown)}; "
                                  f"known: {self.names}")
+            if not 0 <= phase.seq_len <= self.cfg.seq_len:
+                raise ValueError(f"mixture phase seq_len {phase.seq_len} must lie in 1..data.seq_len "
+                                 f"= {self.cfg.seq_len} (0: data.seq_len)")
 
     @property
     def vocab_size(self) -> int:
         return max(s.meta["vocab_size"] for s in self.shards)
 
-    def weights_at(self, step: int) -> np.ndarray:
-        """Normalised dataset weights of the mixture phase that `step` falls in."""
-        weights = [d.weight for d in self.cfg.datasets]
-        end = 0
+    def phase_at(self, step: int) -> Optional[MixturePhase]:
+        """The mixture phase `step` falls in (the last one runs to the end); None without phases."""
+        end, phase = 0, None
         for phase in self.cfg.phases:
-            weights = [phase.weights.get(n, 0.0) for n in self.names]
             end += phase.steps
             if step < end:
                 break
+        return phase
+
+    def seq_len_at(self, step: int) -> int:
+        phase = self.phase_at(step)
+        return phase.seq_len if phase is not None and phase.seq_len else self.cfg.seq_len
+
+    def tokens_through(self, steps: int) -> int:
+        """Input tokens of the global batches of the first `steps` steps (phases may change seq_len)."""
+        total, start = 0, 0
+        for i, phase in enumerate(self.cfg.phases):
+            end = steps if i == len(self.cfg.phases) - 1 else min(steps, start + phase.steps)
+            total += max(0, end - start) * (phase.seq_len or self.cfg.seq_len)
+            start += phase.steps
+        if not self.cfg.phases:
+            total = steps * self.cfg.seq_len
+        return total * self.global_batch
+
+    def weights_at(self, step: int) -> np.ndarray:
+        """Normalised dataset weights of the mixture phase that `step` falls in."""
+        phase = self.phase_at(step)
+        weights = [d.weight for d in self.cfg.datasets] if phase is None else \
+            [phase.weights.get(n, 0.0) for n in self.names]
         w = np.asarray(weights, dtype=np.float64)
         if w.sum() <= 0:
             raise ValueError(f"mixture weights at step {step} sum to zero")
@@ -104,13 +136,15 @@ class MixtureSampler:
         weights = self.weights_at(step)
         d = 0 if len(weights) == 1 else int(
             np.random.default_rng([self.cfg.seed, g]).choice(len(weights), p=weights))
-        n = self.n_windows[d]
+        seq_len = self.seq_len_at(step)
+        n = self.n_windows(d, seq_len)
         epoch, k = divmod(g, n)
         window = epoch_permutation(self.cfg.seed, d, epoch, n)[k]
-        return d, self.shards[d].window(int(window), self.cfg.seq_len)
+        return d, self.shards[d].window(int(window), seq_len)
 
     def batch(self, step: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
-        """This process's rows of the global batch at `step`: [global_batch / world_size, seq_len + 1]."""
+        """This process's rows of the global batch at `step`: [global_batch / world_size, seq_len + 1]
+        (seq_len of the step's mixture phase)."""
         if self.global_batch % world_size:
             raise ValueError(f"batch_size {self.global_batch} is not divisible by {world_size} processes")
         per_rank = self.global_batch // world_size

@@ -246,7 +246,7 @@ def step_row(run_: Run, step: int, val: dict) -> dict[str, Any]:
     loss, grad_norm = train_step(run_, step)
     done = step + 1
     row = {"step": done, "loss": loss, "lr": run_.optimizer.param_groups[0]["lr"],
-           "grad_norm": grad_norm, "tokens": done * t.batch_size * run_.cfg.data.seq_len}
+           "grad_norm": grad_norm, "tokens": run_.sampler.tokens_through(done)}
     if val and _is_every(done, t.eval_every, t.max_steps):
         row.update(evaluate(run_, val))
     return row
@@ -272,7 +272,7 @@ def train(cfg: PretrainConfig, info: ProcessInfo) -> PretrainResult:
     for step in range(start, t.max_steps):
         row = step_row(run_, step, val)
         val_loss = row.get("val_loss", val_loss)
-        row.update(speed.update(t.batch_size * cfg.data.seq_len))
+        row.update(speed.update(t.batch_size * run_.sampler.seq_len_at(step)))
         if _is_every(row["step"], t.log_every, t.max_steps) or "val_loss" in row:
             metrics.log(row)
         if _is_every(row["step"], t.checkpoint_every, t.max_steps):
