@@ -96,8 +96,12 @@ def train_pretrain(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
 
     cfg = build(PretrainConfig, spec["config"], source=str(directory / "trial.json"))
     pretrain(cfg)
-    return {**shape_summary(cfg), **summarise_metrics(read_metrics(directory / "metrics.jsonl")),
-            "datasets": {d.name: d.path for d in cfg.data.datasets}}
+    rows = read_metrics(directory / "metrics.jsonl")
+    shape = shape_summary(cfg)
+    if rows and rows[-1].get("tokens"):  # phases with a shorter seq_len train on fewer tokens
+        shape["train_flops"] *= rows[-1]["tokens"] / shape["tokens"]
+        shape["tokens"] = rows[-1]["tokens"]
+    return {**shape, **summarise_metrics(rows), "datasets": {d.name: d.path for d in cfg.data.datasets}}
 
 
 def train_sft(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
