@@ -1,22 +1,27 @@
 """jaforge's k-shot choice scoring side by side with lm-evaluation-harness (`--model hf`).
 
-    python benchmarks/eval.py [--quick] [--rounds 3] [--shots 3] [--threads 1]
+    python benchmarks/eval.py [--quick] [--rounds 3] [--shots 3] [--threads 1] [--peer-batches 8 1]
 
 Input: JNLI in the official JGLUE layout (jaforge's embedded samples: 114 validation examples,
 57 train examples for the shots), the EleutherAI japanese_leaderboard prompt, 3 shots drawn with
-lm-eval's default seed. Model: a random ~0.6M-parameter Llama (d_model 64, 4 layers, vocab 2,048)
+lm-eval's default seed. Model: a random ~0.4M-parameter Llama (d_model 64, 4 layers, vocab 2,048)
 with a byte-level BPE trained on the embedded Japanese corpus, saved as a Hugging Face directory
-(built here with jaforge.eval.parity.build_tiny_llama); prompts are ~600 tokens, no truncation.
-Both tools read the same directory and the same JSON-lines files; lm-eval gets a task YAML
-(dataset_path: json) generated from jaforge's template (jaforge.eval.parity.lm_eval_task).
+(built here with jaforge.eval.parity.build_tiny_llama); the prompts' token counts are reported
+(about 255 tokens), no truncation. Both tools read the same directory and the same JSON-lines
+files; lm-eval gets a task YAML (dataset_path: json) generated from jaforge's template
+(jaforge.eval.parity.lm_eval_task).
 
-Same answers first: every example's prompt, per-choice log-likelihoods (within 1e-4) and
-prediction must agree, else the run fails. Then alternating runs (A B, B A, …), each in a fresh
-worker process, time everything after the imports: model and tokenizer load, task and few-shot
-prompt construction, scoring, metrics. lm-eval runs with its documented `batch_size` (8 here;
-`--peer-batch` changes it). ratio = lm-eval seconds / jaforge seconds; examples/s of each.
+Same answers first: for every lm-eval batch size measured, every example's prompt, per-choice
+log-likelihoods (within 1e-4) and prediction must agree with jaforge's, else the run fails. Then
+alternating runs (the order rotates every round), each in a fresh worker process, time
+everything after the imports: model and tokenizer load, task and few-shot prompt construction,
+scoring, metrics. lm-eval runs with batch_size 8 and with 1 (its default; `--peer-batches`
+changes them); jaforge with its default batch_size 16
+(`--batch-size`). ratio = lm-eval seconds / jaforge seconds of the same round; examples/s of
+each. The machine's load average is recorded before and after the timed runs.
 
-Writes benchmarks/results/eval.json; the last line of output is the JSON summary.
+Writes benchmarks/results/eval.json; the last line of output is the JSON summary (ratio_* against
+the first peer batch size, `ratios` against each).
 """
 
 from __future__ import annotations
@@ -69,11 +74,11 @@ def worker(args: argparse.Namespace) -> None:
 
         import_lm_eval()
         from jaforge.eval.parity import run_lm_eval as run_tool
-        extra = {"work_dir": args.work, "batch_size": args.peer_batch}
+        extra = {"work_dir": args.work, "batch_size": args.tool_batch}
     else:
         from jaforge.eval.backends import load_backend  # noqa: F401  (imports before the clock)
         from jaforge.eval.parity import run_jaforge as run_tool
-        extra = {}
+        extra = {"batch_size": args.tool_batch}
     start = time.perf_counter()
     rows = run_tool(args.model, TASK, TEMPLATE, args.shots, limit=args.limit, **extra)
     seconds = time.perf_counter() - start
@@ -85,10 +90,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def tool_names(args: argparse.Namespace) -> list[str]:
+    """jaforge, then lm-eval at each batch size: 'lm-eval (batch 8)', …"""
+    return ["jaforge"] + [f"lm-eval (batch {b})" for b in args.peer_batches]
+
+
 def timed_run(tool: str, model: Path, work: Path, args: argparse.Namespace, keep_rows: bool = False) -> dict:
-    command = [sys.executable, __file__, "--worker", tool, "--model", str(model), "--work", str(work),
-               "--shots", str(args.shots), "--threads", str(args.threads),
-               "--peer-batch", str(args.peer_batch)]
+    """One fresh worker process running `tool` (a name from `tool_names`)."""
+    name, batch = ("jaforge", args.batch_size) if tool == "jaforge" else \
+        ("lm-eval", int(tool.rsplit(" ", 1)[1].rstrip(")")))
+    command = [sys.executable, __file__, "--worker", name, "--model", str(model), "--work", str(work),
+               "--shots", str(args.shots), "--threads", str(args.threads), "--tool-batch", str(batch)]
     command += ["--limit", str(args.limit)] if args.limit else []
     command += ["--keep-rows"] if keep_rows else []
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
@@ -99,20 +111,37 @@ def timed_run(tool: str, model: Path, work: Path, args: argparse.Namespace, keep
 
 
 def same_answers(model: Path, work: Path, args: argparse.Namespace) -> dict:
-    """Both tools' rows on the same input, compared (prompts, log-likelihoods, predictions)."""
+    """jaforge's rows against lm-eval's at every peer batch size (prompts, log-likelihoods,
+    predictions); `ok` only when all agree."""
     from jaforge.eval.parity import compare
 
     ours = timed_run("jaforge", model, work, args, keep_rows=True)["rows"]
-    theirs = timed_run("lm-eval", model, work, args, keep_rows=True)["rows"]
-    report = compare(ours, theirs)
-    report["ok"] = (not report["prompt_mismatches"] and report["same_predictions"]
-                    and report["max_abs_diff"] < 1e-4)
-    return report
+    reports = {}
+    for peer in tool_names(args)[1:]:
+        report = compare(ours, timed_run(peer, model, work, args, keep_rows=True)["rows"])
+        report["ok"] = (not report["prompt_mismatches"] and report["same_predictions"]
+                        and report["max_abs_diff"] < 1e-4)
+        reports[peer] = report
+    return {"ok": all(r["ok"] for r in reports.values()), "examples": len(ours),
+            "max_abs_diff": max(r["max_abs_diff"] for r in reports.values()),
+            "same_predictions": all(r["same_predictions"] for r in reports.values()), "peers": reports}
 
 
 def ratio_stats(peer: list[float], ours: list[float]) -> dict[str, float]:
     ratios = [p / o for p, o in zip(peer, ours)]
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
+def prompt_tokens(model: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Token counts of the benchmark's prompts (context of every example)."""
+    from jaforge.eval.backends import TextTokenizer
+    from jaforge.eval.tasks import TASKS, build_prompts, load_docs
+
+    task = TASKS.get(TASK)
+    prompts = build_prompts(task, load_docs(task, "valid")[:args.limit], load_docs(task, "train"),
+                            TEMPLATE, args.shots)
+    lengths = [len(ids) for ids in TextTokenizer(model).encode_batch([p.context for p in prompts])]
+    return {"mean": round(statistics.mean(lengths), 1), "min": min(lengths), "max": max(lengths)}
 
 
 def machine(threads: int) -> dict[str, Any]:
@@ -122,8 +151,17 @@ def machine(threads: int) -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
                 if line.startswith("model name")), platform.processor())
     return {"nproc": os.cpu_count(), "cpu": cpu, "threads_per_run": threads,
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "load_average": os.getloadavg()}
+            "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def timed_rounds(model: Path, work: Path, args: argparse.Namespace) -> dict[str, list[dict]]:
+    """`args.rounds` rounds of one run per tool, the order rotating every round."""
+    tools = tool_names(args)
+    runs: dict[str, list[dict]] = {tool: [] for tool in tools}
+    for r in range(args.rounds):
+        for tool in tools[r % len(tools):] + tools[:r % len(tools)]:
+            runs[tool].append(timed_run(tool, model, work, args))
+    return runs
 
 
 def benchmark(args: argparse.Namespace, work: Path) -> dict:
@@ -133,29 +171,46 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
     check = same_answers(model, work, args)
     if not check["ok"]:
         raise SystemExit(f"jaforge and lm-eval disagree; not timing: {json.dumps(check)}")
-    runs: dict[str, list[dict]] = {"jaforge": [], "lm-eval": []}
-    for r in range(args.rounds):
-        order = ("jaforge", "lm-eval") if r % 2 == 0 else ("lm-eval", "jaforge")
-        for tool in order:
-            runs[tool].append(timed_run(tool, model, work, args))
+    load_before = os.getloadavg()
+    runs = timed_rounds(model, work, args)
+    load_after = os.getloadavg()
     seconds = {tool: [run["seconds"] for run in rs] for tool, rs in runs.items()}
     examples = runs["jaforge"][0]["examples"]
-    stats = ratio_stats(seconds["lm-eval"], seconds["jaforge"])
+    peers = tool_names(args)[1:]
+    stats = {peer: ratio_stats(seconds[peer], seconds["jaforge"]) for peer in peers}
     n_params = sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM
                    .from_pretrained(str(model)).parameters())
+    main_stats = stats[peers[0]]
     return {
         "benchmark": "eval", "peer": f"lm-eval {version('lm_eval')}", "same_answers": True,
-        "ratio_median": round(stats["median"], 2), "ratio_min": round(stats["min"], 2),
-        "ratio_max": round(stats["max"], 2),
+        "ratio_median": round(main_stats["median"], 2), "ratio_min": round(main_stats["min"], 2),
+        "ratio_max": round(main_stats["max"], 2),
+        "ratios": {peer: round(st["median"], 2) for peer, st in stats.items()},
+        "ratio_ranges": {peer: [round(st["min"], 2), round(st["max"], 2)] for peer, st in stats.items()},
         "inputs": {"task": TASK, "template": TEMPLATE, "shots": args.shots, "examples": examples,
-                   "model_params": n_params, "peer_batch_size": args.peer_batch},
+                   "prompt_tokens": prompt_tokens(model, args), "model_params": n_params,
+                   "jaforge_batch_size": args.batch_size, "peer_batch_sizes": args.peer_batches},
         "examples_per_s": {tool: round(statistics.median(examples / s for s in secs), 2)
                            for tool, secs in seconds.items()},
         "seconds": {tool: [round(s, 3) for s in secs] for tool, secs in seconds.items()},
         "max_rss_mb": {tool: max(r["max_rss_mb"] for r in rs) for tool, rs in runs.items()},
-        "parity": {k: check[k] for k in ("examples", "max_abs_diff", "same_predictions")},
-        "machine": machine(args.threads),
+        "parity": {"examples": check["examples"], "same_predictions": check["same_predictions"],
+                   "max_abs_diff": {peer: r["max_abs_diff"] for peer, r in check["peers"].items()}},
+        "machine": {**machine(args.threads), "load_average_before": load_before,
+                    "load_average_after": load_after},
     }
+
+
+def print_table(summary: dict) -> None:
+    width = max(len(tool) for tool in summary["seconds"]) + 2
+    print(f"{'tool':<{width}}{'examples/s':>11}{'ratio':>8}  seconds per run")
+    for tool, secs in summary["seconds"].items():
+        ratio = f"{summary['ratios'][tool]:.2f}x" if tool in summary["ratios"] else "-"
+        print(f"{tool:<{width}}{summary['examples_per_s'][tool]:>11}{ratio:>8}  {secs}")
+    machine = summary["machine"]
+    print(f"load average (1, 5, 15 min) before {[round(x, 2) for x in machine['load_average_before']]}, "
+          f"after {[round(x, 2) for x in machine['load_average_after']]}; {machine['nproc']} cores, "
+          f"{machine['threads_per_run']} thread per run; prompts {summary['inputs']['prompt_tokens']} tokens")
 
 
 def main() -> None:
@@ -164,9 +219,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shots", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--peer-batch", type=int, default=8, help="lm-eval's batch_size")
+    parser.add_argument("--batch-size", type=int, default=16, help="jaforge's batch_size")
+    parser.add_argument("--peer-batches", type=int, nargs="+", default=[8, 1],
+                        help="lm-eval batch_size values measured (the first one gives ratio_*)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--worker", choices=("jaforge", "lm-eval"), help=argparse.SUPPRESS)
+    parser.add_argument("--tool-batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--keep-rows", action="store_true", help=argparse.SUPPRESS)
@@ -177,14 +235,13 @@ def main() -> None:
         args.rounds, args.limit = 1, args.limit or 30
     with tempfile.TemporaryDirectory() as tmp:
         summary = benchmark(args, Path(tmp))
-    print(f"{'tool':<10}{'examples/s':>12}  seconds per run")
-    for tool in ("jaforge", "lm-eval"):
-        print(f"{tool:<10}{summary['examples_per_s'][tool]:>12}  {summary['seconds'][tool]}")
+    print_table(summary)
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(json.dumps({k: summary[k] for k in ("benchmark", "peer", "same_answers", "ratio_median",
-                                              "ratio_min", "ratio_max", "inputs")}, ensure_ascii=False))
+                                              "ratio_min", "ratio_max", "ratios", "inputs")},
+                     ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ one small interface (tokenizer, forward pass with a key/value cache).
     backend = load_backend("runs/lifecycle-tiny/pretrain/model")  # jaforge dir (model_config.json)
     backend = load_backend("runs/lifecycle-tiny/pretrain")        # pretrain output: its model/
     backend.continuation_logprobs(context_ids, [choice_ids, …])   # log P(choice | context) each
+    last, contexts = backend.forward_contexts(ids, real)          # left-padded contexts, cached
+    logits = backend.forward_continuations(contexts, rows, cont)  # each row after its context
 
 Tokenisation follows lm-evaluation-harness's `hf` model: special tokens as the tokenizer adds them
 by default (BOS for Llama-style tokenizers), none when the text already starts with the BOS
@@ -17,6 +19,7 @@ apply) and encoded through its Rust backend; without transformers, tokenizer.jso
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -65,10 +68,30 @@ class TextTokenizer:
         return self.rust.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
 
+@dataclass
+class CachedContexts:
+    """A batch of left-padded contexts after their forward pass: what continuations need."""
+
+    cache: Any
+    """The backend's key/value cache of the padded contexts."""
+    real: Any
+    """[batch, width] bool: True on the contexts' tokens, False on the left pads."""
+    lengths: Any
+    """[batch] tokens of each context (the first continuation token's position)."""
+
+
+def left_padded_positions(real):
+    """Positions that start at 0 on each row's first real token (0 on the pads before it)."""
+    return (real.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
 class Backend:
-    """A causal LM + its tokenizer. Subclasses implement `forward` and `repeat_cache`."""
+    """A causal LM + its tokenizer. Subclasses implement `forward`, `repeat_cache`,
+    `forward_contexts` and `forward_continuations`."""
 
     name = "backend"
+    max_batch_tokens: Optional[int] = None
+    """Most (padded) context tokens per batched pass; None: only the batch size limits it."""
 
     def __init__(self, model: Any, tokenizer: TextTokenizer, max_length: int, device: str):
         self.model, self.tokenizer, self.max_length, self.device = model, tokenizer, max_length, device
@@ -82,6 +105,17 @@ class Backend:
         """The cache with each row repeated n times (may consume `cache`)."""
         raise NotImplementedError
 
+    def forward_contexts(self, ids, real):
+        """Left-padded contexts `ids` [B, W] (`real` [B, W] False on the pads) in one pass:
+        each row's last-position logits [B, V] as if it ran alone, and its `CachedContexts`."""
+        raise NotImplementedError
+
+    def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
+        """Logits [R, L, V] of `ids` [R, L], row r continuing cached context `rows[r]` (a
+        context may appear in several rows; consumes `contexts`). Right pads in `ids` are
+        harmless: a token attends only to earlier ones."""
+        raise NotImplementedError
+
     def continuation_logprobs(self, context_ids: Sequence[int],
                               continuations_ids: Sequence[Sequence[int]]) -> list[float]:
         """log P(continuation | context) of each continuation: the context runs once, the
@@ -90,9 +124,21 @@ class Backend:
 
         return continuation_logprobs(self, context_ids, continuations_ids)
 
+    def _continuation_positions(self, contexts: CachedContexts, rows, width: int):
+        import torch
+
+        rows = torch.as_tensor(rows, dtype=torch.long, device=contexts.lengths.device)
+        offsets = torch.arange(width, device=contexts.lengths.device)
+        return rows, contexts.lengths[rows][:, None] + offsets[None, :]
+
 
 class JaforgeBackend(Backend):
     name = "jaforge"
+
+    def __init__(self, model: Any, tokenizer: TextTokenizer, max_length: int, device: str):
+        super().__init__(model, tokenizer, max_length, device)
+        # the jaforge model returns every position's logits: keep a batch's under 1 GiB (fp32)
+        self.max_batch_tokens = max(max_length, 2**28 // model.config.vocab_size)
 
     def forward(self, ids, cache=None, last_only: bool = False):
         from jaforge.model import KVCache
@@ -103,6 +149,24 @@ class JaforgeBackend(Backend):
 
     def repeat_cache(self, cache, n: int):
         return cache if n == 1 else cache.repeat_rows(n)
+
+    def forward_contexts(self, ids, real):
+        from jaforge.model import KVCache
+
+        cache = KVCache()
+        if bool(real.all()):  # no padding: the plain causal pass
+            logits = self.model(ids, cache=cache).logits
+        else:
+            # pads are segment 0, tokens segment 1: a token never attends to a pad
+            logits = self.model(ids, position_ids=left_padded_positions(real),
+                                segment_ids=real.long(), cache=cache).logits
+        return logits[:, -1], CachedContexts(cache, real, real.sum(dim=1))
+
+    def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
+        rows, positions = self._continuation_positions(contexts, rows, ids.shape[1])
+        cache = contexts.cache.select_rows(rows)
+        # no segment ids: the new tokens continue their row's last cached segment (its tokens)
+        return self.model(ids, position_ids=positions, cache=cache).logits
 
 
 class HFBackend(Backend):
@@ -117,6 +181,25 @@ class HFBackend(Backend):
         if n > 1:
             cache.batch_repeat_interleave(n)
         return cache
+
+    def forward_contexts(self, ids, real):
+        if bool(real.all()):
+            out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        else:
+            out = self.model(input_ids=ids, attention_mask=real.long(),
+                             position_ids=left_padded_positions(real), use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], CachedContexts(out.past_key_values, real, real.sum(dim=1))
+
+    def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
+        import torch
+
+        rows, positions = self._continuation_positions(contexts, rows, ids.shape[1])
+        cache = contexts.cache
+        cache.batch_select_indices(rows)
+        mask = torch.cat((contexts.real[rows], torch.ones_like(ids, dtype=torch.bool)), dim=1)
+        out = self.model(input_ids=ids, attention_mask=mask.long(), position_ids=positions,
+                         past_key_values=cache, use_cache=True)
+        return out.logits
 
 
 def resolve_model_dir(path: str | Path) -> tuple[str, Path]:

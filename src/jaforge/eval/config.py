@@ -58,6 +58,9 @@ class EvalConfig:
     """Draw the shots of classification tasks evenly across labels (as jp-stable does)."""
     max_length: Optional[int] = None
     """Context window; default: the model's (longer inputs are truncated from the left)."""
+    batch_size: int = 16
+    """Examples whose contexts run in one forward pass (left-padded, longest first); their
+    choices then run together in a second one."""
     device: str = "cpu"
     """torch device."""
     dtype: str = "float32"

@@ -108,13 +108,14 @@ def run_lm_eval(model_dir: str, task: str, template: str, shots: int, work_dir: 
 
 def run_jaforge(model_dir: str, task: str, template: str, shots: int,
                 limit: Optional[int] = None, data_dir: Optional[str] = None, seed: int = 1234,
-                tokenizer: Optional[str] = None) -> list[dict]:
+                tokenizer: Optional[str] = None, batch_size: int = 16) -> list[dict]:
     """jaforge's per-example (context, per-choice log-likelihoods), in document order."""
     from jaforge.eval.backends import load_backend
     from jaforge.eval.runner import evaluate_tasks
 
     backend = load_backend(model_dir, tokenizer=tokenizer)
-    report = evaluate_tasks(backend, [task], shots, template, data_dir, limit=limit, seed=seed)
+    report = evaluate_tasks(backend, [task], shots, template, data_dir, limit=limit, seed=seed,
+                            batch_size=batch_size)
     return [{"context": s["prompt"], "logliks": s["loglik"], "gold": s["gold"]}
             for s in report.tasks[task].samples]
 

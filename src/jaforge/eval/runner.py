@@ -58,15 +58,18 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
 
-def score_choice_prompts(backend: Backend, prompts: Sequence[Prompt]) -> list[list[float]]:
-    """Per-choice log-likelihoods of every prompt."""
-    from jaforge.eval.scoring import choice_logliks
+def score_choice_prompts(backend: Backend, prompts: Sequence[Prompt], batch_size: int = 16
+                         ) -> list[list[float]]:
+    """Per-choice log-likelihoods of every prompt, `batch_size` prompts per forward pass."""
+    from jaforge.eval.scoring import batched_continuation_logprobs, encode_choices
 
-    return [choice_logliks(backend, p.context, p.continuations) for p in prompts]
+    requests = [encode_choices(backend.tokenizer, p.context, p.continuations) for p in prompts]
+    return batched_continuation_logprobs(backend, requests, batch_size)
 
 
-def evaluate_choice_task(backend: Backend, task: Task, prompts: list[Prompt]) -> tuple[dict, list[dict]]:
-    logliks = score_choice_prompts(backend, prompts)
+def evaluate_choice_task(backend: Backend, task: Task, prompts: list[Prompt],
+                         batch_size: int = 16) -> tuple[dict, list[dict]]:
+    logliks = score_choice_prompts(backend, prompts, batch_size)
     metrics = choice_metrics(logliks, [p.choices for p in prompts], [p.gold for p in prompts])
     raw, norm = predictions(logliks, [p.choices for p in prompts])
     samples = [{"task": task.name, "id": p.doc.get("id"), "prompt": p.context, "choices": p.choices,
@@ -96,7 +99,7 @@ def evaluate_tasks(backend: Backend, task_names: Sequence[str], shots: int = 3,
                    template: str = "leaderboard", data_dir: Optional[str] = None,
                    split: str = "valid", limit: Optional[int] = None, seed: int = 1234,
                    stratified: bool = False, generation: Optional[GenerationConfig] = None,
-                   model_name: str = "") -> EvalReport:
+                   model_name: str = "", batch_size: int = 16) -> EvalReport:
     """Score `task_names` on `backend`; returns the report (metrics and per-example samples)."""
     report = EvalReport(model_name, template, shots)
     for name in task_names:
@@ -106,7 +109,7 @@ def evaluate_tasks(backend: Backend, task_names: Sequence[str], shots: int = 3,
         start = time.perf_counter()
         prompts = build_prompts(task, docs, pool, template, shots, seed, stratified)
         if task.kind == "choice":
-            metrics, samples = evaluate_choice_task(backend, task, prompts)
+            metrics, samples = evaluate_choice_task(backend, task, prompts, batch_size)
         else:
             metrics, samples = evaluate_generation_task(backend, task, prompts, template,
                                                         generation or GenerationConfig(max_new_tokens=32))
@@ -134,12 +137,15 @@ def run(cfg: EvalConfig) -> EvalReport:
     from jaforge.config import save_config
     from jaforge.eval.backends import load_backend
 
+    if cfg.batch_size < 1:
+        raise ValueError(f"eval config key 'batch_size' must be at least 1, got {cfg.batch_size}")
     for name in cfg.tasks:
         TASKS.get(name)  # unknown names fail before the model loads
         get_template(cfg.template, name)
     backend = load_backend(cfg.model, cfg.device, cfg.tokenizer, cfg.dtype, cfg.max_length)
     report = evaluate_tasks(backend, cfg.tasks, cfg.shots, cfg.template, cfg.data_dir, cfg.split,
-                            cfg.limit, cfg.seed, cfg.stratified, cfg.generation, model_name=cfg.model)
+                            cfg.limit, cfg.seed, cfg.stratified, cfg.generation, model_name=cfg.model,
+                            batch_size=cfg.batch_size)
     out = Path(cfg.output_dir)
     write_outputs(report, out)
     save_config(cfg, out / "config.yaml")

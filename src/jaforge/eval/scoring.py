@@ -3,20 +3,22 @@
     from jaforge.eval.scoring import encode_pair, choice_logliks, response_perplexity
     ctx, cont = encode_pair(backend.tokenizer, context, "\n含意")
     choice_logliks(backend, context, ["\n含意", "\n矛盾", "\n中立"])    # [ll, ll, ll]
+    batched_continuation_logprobs(backend, [(ctx_ids, [cont_ids, …]), …], batch_size=16)
     response_perplexity(backend, [(prompt, response), …])             # exp(mean per-example NLL)
 
 Conventions copied from the harness (lm_eval/api/model.py `_encode_pair`, models/huggingface.py):
 the context's trailing whitespace moves to the front of the continuation; context + continuation
 are encoded together and split at len(encode(context)); the scored input is
 (context + continuation)[-(max_length + 1):][:-1], i.e. truncated from the left. An empty
-context is the BOS (else EOS) token. Unlike the harness, the context is run once per example and
-its choices are run together against its cached keys/values.
+context is the BOS (else EOS) token. Unlike the harness, each example's context runs once, in a
+batch of left-padded contexts (pads masked out, positions restarting at each first real token),
+and the choices of the whole batch then run together against the cached keys/values.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterator, Optional, Sequence
 
 from jaforge.eval.backends import Backend, TextTokenizer
 
@@ -49,25 +51,100 @@ def encode_choices(tokenizer: TextTokenizer, context: str, continuations: Sequen
 def continuation_logprobs(backend: Backend, context_ids: Sequence[int],
                           continuations_ids: Sequence[Sequence[int]]) -> list[float]:
     """Sum of log-probabilities of each continuation after the context."""
+    return batched_continuation_logprobs(backend, [(context_ids, continuations_ids)], batch_size=1)[0]
+
+
+def batched_continuation_logprobs(backend: Backend,
+                                  requests: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]],
+                                  batch_size: int = 16) -> list[list[float]]:
+    """Summed log-probabilities of every (context ids, [continuation ids, …]) request's
+    continuations. Requests that fit the window run `batch_size` contexts at a time (longest
+    first, as the harness orders them, so that a batch holds similar lengths), left-padded, then
+    all their continuations in one pass against the cached contexts; the others take the
+    harness's left-truncation path, `batch_size` (context, continuation) pairs at a time."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    fitting, truncated = [], []
+    for i, (context_ids, continuations_ids) in enumerate(requests):
+        if any(len(c) == 0 for c in continuations_ids):
+            raise ValueError("an empty continuation cannot be scored (the harness asserts the same)")
+        too_long = any(len(context_ids) + len(c) > backend.max_length + 1 for c in continuations_ids)
+        (truncated if too_long else fitting).append(i)
+    scores = [[0.0] * len(continuations_ids) for _, continuations_ids in requests]
+    fitting.sort(key=lambda i: -len(requests[i][0]))
+    for chunk in _context_batches(fitting, [len(c) for c, _ in requests], batch_size,
+                                  backend.max_batch_tokens):
+        for i, row in zip(chunk, cached_context_logprobs(backend, [requests[i] for i in chunk])):
+            scores[i] = row
+    _score_truncated(backend, requests, truncated, batch_size, scores)
+    return scores
+
+
+def _score_truncated(backend: Backend, requests, truncated: list[int], batch_size: int,
+                     scores: list[list[float]]) -> None:
+    """Fill in `scores` of the `truncated` requests, `batch_size` (context, continuation)
+    pairs per pass on their left-truncated windows, longest window first."""
+    pairs = [(i, j) for i in truncated for j in range(len(requests[i][1]))]
+    pairs.sort(key=lambda p: -min(len(requests[p[0]][0]) + len(requests[p[0]][1][p[1]]),
+                                  backend.max_length + 1))
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        windows = [(list(requests[i][0]), list(requests[i][1][j])) for i, j in chunk]
+        for (i, j), score in zip(chunk, truncated_logprobs_batch(backend, windows)):
+            scores[i][j] = score
+
+
+def _context_batches(order: list[int], lengths: list[int], batch_size: int,
+                     max_tokens: Optional[int]) -> Iterator[list[int]]:
+    """Consecutive runs of `order` (longest context first) of at most `batch_size` requests
+    and, when `max_tokens` is set, at most that many padded tokens (at least one request)."""
+    start = 0
+    while start < len(order):
+        width = lengths[order[start]]
+        rows = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // width))
+        yield order[start:start + rows]
+        start += rows
+
+
+def cached_context_logprobs(backend: Backend,
+                            requests: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]]
+                            ) -> list[list[float]]:
+    """One batch of requests that fit the window: the contexts, left-padded, in one pass whose
+    last position scores every continuation's first token; then the rest of every continuation
+    (right-padded, after its example's cached context) in a second pass."""
     import torch
 
-    if any(len(c) == 0 for c in continuations_ids):
-        raise ValueError("an empty continuation cannot be scored (the harness asserts the same)")
-    if any(len(context_ids) + len(c) > backend.max_length + 1 for c in continuations_ids):
-        return truncated_logprobs(backend, context_ids, continuations_ids)
     with torch.inference_mode():
-        ids = torch.tensor([list(context_ids)], dtype=torch.long, device=backend.device)
-        last, cache = backend.forward(ids, last_only=True)
-        first = torch.log_softmax(last[0, -1].float(), dim=-1)
-        scores = [float(first[c[0]]) for c in continuations_ids]
-        longest = max(len(c) for c in continuations_ids)
-        if longest == 1:
+        ids, real = _left_padded([c for c, _ in requests], backend.device)
+        last, contexts = backend.forward_contexts(ids, real)
+        first = _log_softmax(last)
+        rows = [(b, j) for b, (_, conts) in enumerate(requests) for j in range(len(conts))]
+        firsts = first[[b for b, _ in rows], [requests[b][1][j][0] for b, j in rows]].tolist()
+        scores = [[0.0] * len(conts) for _, conts in requests]
+        for (b, j), s in zip(rows, firsts):
+            scores[b][j] = s
+        longer = [(b, j) for b, j in rows if len(requests[b][1][j]) > 1]
+        if not longer:
             return scores
-        inputs, targets, mask = _padded_shifted(continuations_ids, longest, backend.device)
-        cache = backend.repeat_cache(cache, len(continuations_ids))
-        logits, _ = backend.forward(inputs, cache)
-        rest = _gather_logprobs(logits, targets, mask)
-    return [s + float(r) for s, r in zip(scores, rest)]
+        conts = [requests[b][1][j] for b, j in longer]
+        inputs, targets, mask = _padded_shifted(conts, max(len(c) for c in conts), backend.device)
+        logits = backend.forward_continuations(contexts, [b for b, _ in longer], inputs)
+        for (b, j), r in zip(longer, _gather_logprobs(logits, targets, mask).tolist()):
+            scores[b][j] += r
+    return scores
+
+
+def _left_padded(sequences: Sequence[Sequence[int]], device):
+    """Ids [B, W] with each sequence right-aligned, and the mask of its real tokens."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.zeros((len(sequences), width), dtype=torch.long)
+    real = torch.zeros((len(sequences), width), dtype=torch.bool)
+    for i, s in enumerate(sequences):
+        ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
+        real[i, width - len(s):] = True
+    return ids.to(device), real.to(device)
 
 
 def _padded_shifted(continuations_ids, longest: int, device):
@@ -85,12 +162,18 @@ def _padded_shifted(continuations_ids, longest: int, device):
     return inputs.to(device), targets.to(device), mask.to(device)
 
 
-def _gather_logprobs(logits, targets, mask):
-    """Per-row sum of log P(target) over the masked positions."""
+def _log_softmax(logits):
+    """Log-probabilities in float32 at least (float64 logits stay float64)."""
     import torch
 
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return torch.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), dim=-1)
+
+
+def _gather_logprobs(logits, targets, mask):
+    """Per-row sum of log P(target) over the masked positions (summed in float64: a float32
+    sum of a long continuation would round at the 1e-5 level)."""
+    logprobs = _log_softmax(logits)
+    picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double()
     return (picked * mask).sum(dim=-1)
 
 
