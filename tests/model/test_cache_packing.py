@@ -1,4 +1,5 @@
-"""The key/value cache and packed examples give the same logits as plain forward passes."""
+"""The key/value cache (a recurrent mixer's state) and packed examples give the same logits as
+plain forward passes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from .tiny_models import randomize, tiny, torch
 from jaforge.model import KVCache, Transformer  # noqa: E402
 
 VARIANTS = [dict(), dict(position="learned"), dict(position="alibi"), dict(position="none"),
-            dict(sliding_window=3), dict(n_kv_head=1, qk_norm=True), dict(moe_experts=4, moe_top_k=2)]
+            dict(sliding_window=3), dict(n_kv_head=1, qk_norm=True), dict(moe_experts=4, moe_top_k=2),
+            dict(mixer="rwkv"), dict(mixer="rwkv", position="learned")]
+MIXERS = [dict(), dict(mixer="rwkv")]
 
 
 def model_with(**switches) -> Transformer:
@@ -25,18 +28,19 @@ def ids(n_batch: int, seq_len: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.mark.parametrize("switches", VARIANTS, ids=str)
 def test_cached_prefix_then_continuation_equals_one_pass(switches):
-    model, x = model_with(**switches), ids(2, 11)
+    model, x = model_with(**switches), ids(2, 29)
     with torch.no_grad():
         full = model(x).logits
         cache = KVCache()
         parts = [model(x[:, :6], cache=cache).logits, model(x[:, 6:9], cache=cache).logits,
                  model(x[:, 9:10], cache=cache).logits, model(x[:, 10:], cache=cache).logits]
-    assert cache.length == 11
+    assert cache.length == 29
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
 
-def test_repeated_context_scores_every_choice_like_separate_passes():
-    model, context, choices = model_with(), ids(1, 7), ids(3, 4, seed=1)
+@pytest.mark.parametrize("switches", MIXERS, ids=str)
+def test_repeated_context_scores_every_choice_like_separate_passes(switches):
+    model, context, choices = model_with(**switches), ids(1, 7), ids(3, 4, seed=1)
     with torch.no_grad():
         cache = KVCache()
         model(context, cache=cache)
@@ -47,7 +51,8 @@ def test_repeated_context_scores_every_choice_like_separate_passes():
     assert torch.allclose(picked[0], separate[1], atol=1e-5)
 
 
-@pytest.mark.parametrize("switches", [dict(), dict(position="learned"), dict(position="alibi")], ids=str)
+@pytest.mark.parametrize("switches", [dict(), dict(position="learned"), dict(position="alibi"),
+                                      dict(mixer="rwkv")], ids=str)
 def test_packed_examples_match_their_own_forward_passes(switches):
     model = model_with(**switches)
     a, b = ids(1, 5), ids(1, 7, seed=2)
@@ -63,8 +68,9 @@ def test_packed_examples_match_their_own_forward_passes(switches):
     assert not torch.allclose(unmasked[:, 5:], alone_b, atol=1e-3)   # the mask matters
 
 
-def test_left_padded_rows_decode_like_unpadded_ones():
-    model = model_with()
+@pytest.mark.parametrize("switches", MIXERS, ids=str)
+def test_left_padded_rows_decode_like_unpadded_ones(switches):
+    model = model_with(**switches)
     short, long = ids(1, 4), ids(1, 6, seed=3)
     pad = torch.zeros(1, 2, dtype=torch.long)
     batch = torch.cat((torch.cat((pad, short), dim=1), long))
@@ -79,17 +85,19 @@ def test_left_padded_rows_decode_like_unpadded_ones():
     assert torch.allclose(step[0], alone[-1], atol=1e-5)
 
 
-def test_cached_generation_equals_recomputing_every_step():
-    model, prompt = model_with(), ids(2, 5)
-    out = model.generate(prompt, max_new_tokens=8)
+@pytest.mark.parametrize("switches", MIXERS, ids=str)
+def test_cached_generation_equals_recomputing_every_step(switches):
+    model, prompt = model_with(**switches), ids(2, 5)
+    out = model.generate(prompt, max_new_tokens=20)       # past one recurrence chunk (16)
     expect = prompt
     with torch.no_grad():
-        for _ in range(8):
+        for _ in range(20):
             expect = torch.cat((expect, model(expect).logits[:, -1].argmax(-1, keepdim=True)), dim=1)
     assert torch.equal(out, expect)
 
 
-def test_generation_past_max_seq_len_keeps_going():
-    model = model_with(position="learned")
+@pytest.mark.parametrize("switches", MIXERS, ids=str)
+def test_generation_past_max_seq_len_keeps_going(switches):
+    model = model_with(position="learned", **switches)
     out = model.generate(ids(1, 5), max_new_tokens=model.config.max_seq_len)
     assert out.shape[1] == 5 + model.config.max_seq_len

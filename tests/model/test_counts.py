@@ -48,3 +48,11 @@ def test_flops_count_only_routed_experts_and_the_window():
     assert estimate_flops(moe, 16)["forward_per_token"] == estimate_flops(dense, 16)["forward_per_token"] + extra
     windowed = estimate_flops(tiny(sliding_window=4), 16)["forward_per_token"]
     assert estimate_flops(dense, 16)["forward_per_token"] - windowed == 4 * 2 * 4 * 8 * (16 - 4)
+
+
+def test_flops_of_the_recurrent_mixer_replace_the_context_by_the_state():
+    cfg = tiny(mixer="rwkv", tie_embeddings=False, d_ff=96)
+    # per layer: r, k, v, g, o 5·32·32 + swiglu 3·32·96; head 64·32; state 4·n_head·head_dim²
+    n = 2 * (5 * 32 * 32 + 3 * 32 * 96) + 64 * 32
+    for seq_len in (16, 1024):
+        assert estimate_flops(cfg, seq_len)["forward_per_token"] == 2 * n + 4 * 2 * 4 * 8 * 8

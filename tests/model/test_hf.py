@@ -68,7 +68,7 @@ def test_import_of_a_transformers_llama_round_trips(tmp_path, tied):
 @pytest.mark.parametrize("switch", [dict(position="alibi"), dict(norm="layernorm"), dict(activation="gelu"),
                                     dict(norm_placement="sandwich"), dict(qk_norm=True),
                                     dict(sliding_window=8), dict(moe_experts=2),
-                                    dict(residual_scale_by_depth=True)], ids=str)
+                                    dict(residual_scale_by_depth=True), dict(mixer="rwkv")], ids=str)
 def test_switch_without_llama_equivalent_is_named(tmp_path, switch):
     cfg = tiny(**switch)
     (key, value), = switch.items()

@@ -24,6 +24,9 @@ def test_defaults_are_derived():
     (dict(moe_experts=2, moe_top_k=3), "moe_top_k"),
     (dict(sliding_window=0), "sliding_window"),
     (dict(head_dim=7, position="rope"), "even head_dim"),
+    (dict(mixer="rwkv", sliding_window=8), "sliding_window"),
+    (dict(mixer="rwkv", qk_norm=True), "qk_norm"),
+    (dict(mixer="rwkv", n_head=4, n_kv_head=2), "n_kv_head"),
 ])
 def test_bad_combinations_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
@@ -43,11 +46,11 @@ def test_unknown_switch_value_gets_did_you_mean():
 
 def test_switch_names_equal_the_registries():
     pytest.importorskip("torch")
-    from jaforge.model.layers import FEEDFORWARDS, INITS, NORMS, POSITIONS
+    from jaforge.model.layers import FEEDFORWARDS, INITS, MIXERS, NORMS, POSITIONS
 
     hints = typing.get_type_hints(ModelConfig)
     for field, registry in (("norm", NORMS), ("activation", FEEDFORWARDS), ("position", POSITIONS),
-                            ("init", INITS)):
+                            ("init", INITS), ("mixer", MIXERS)):
         assert sorted(typing.get_args(hints[field])) == registry.names(), field
 
 

@@ -25,6 +25,9 @@ SWITCHES = [
     dict(z_loss=1e-4), dict(moe_experts=4, moe_top_k=2), dict(moe_experts=3, moe_top_k=1, moe_every=2),
     dict(moe_experts=4, activation="gelu", n_kv_head=1, position="alibi", sliding_window=5,
          norm_placement="sandwich", norm="layernorm", qk_norm=True, bias=True, tie_embeddings=False),
+    dict(mixer="rwkv"),
+    dict(mixer="rwkv", position="learned", norm="layernorm", norm_placement="sandwich", bias=True,
+         tie_embeddings=False, moe_experts=2, head_dim=6, dropout=0.1),
 ]
 
 
@@ -53,7 +56,7 @@ def test_switches_change_the_model():
     base = Transformer(tiny()).eval()(x).logits
     for switches in (dict(activation="gelu"), dict(position="alibi"), dict(norm="layernorm"),
                      dict(norm_placement="sandwich"), dict(qk_norm=True), dict(sliding_window=3),
-                     dict(residual_scale=0.5), dict(init="small"), dict(rope_base=100.0)):
+                     dict(residual_scale=0.5), dict(init="small"), dict(rope_base=100.0), dict(mixer="rwkv")):
         torch.manual_seed(0)
         other = Transformer(tiny(**switches)).eval()(x).logits
         assert not torch.allclose(base, other), switches
@@ -69,18 +72,20 @@ def test_init_is_deterministic_under_the_seed():
 
 @pytest.mark.parametrize("switches", [dict(), dict(position="alibi"), dict(position="learned"),
                                       dict(sliding_window=3, n_kv_head=1), dict(moe_experts=4),
-                                      dict(norm_placement="post", position="none")])
+                                      dict(norm_placement="post", position="none"), dict(mixer="rwkv"),
+                                      dict(mixer="rwkv", position="learned", n_layer=3)])
 def test_a_later_token_never_changes_earlier_logits(switches):
     torch.manual_seed(0)
     model = Transformer(tiny(**switches)).eval()
     randomize(model)
-    x = ids(1, 10)
-    y = x.clone()
-    y[0, 6:] = (y[0, 6:] + 1) % 64
-    with torch.no_grad():
-        a, b = model(x).logits, model(y).logits
-    assert torch.allclose(a[0, :6], b[0, :6], atol=1e-6)
-    assert not torch.allclose(a[0, 6:], b[0, 6:])
+    x = ids(1, 21)                       # over one recurrence chunk (16) and a short one
+    for t in (3, 6, 17):
+        y = x.clone()
+        y[0, t:] = (y[0, t:] + 1) % 64
+        with torch.no_grad():
+            a, b = model(x).logits, model(y).logits
+        assert torch.allclose(a[0, :t], b[0, :t], atol=1e-6)
+        assert not torch.allclose(a[0, t:], b[0, t:])
 
 
 @pytest.mark.parametrize("n_kv_head", [4, 2, 1])
@@ -260,7 +265,8 @@ def test_sampling_respects_top_k_and_eos():
     assert torch.equal(stop, greedy[:, :4])
 
 
-@pytest.mark.parametrize("switches", [dict(), dict(moe_experts=4, position="alibi", qk_norm=True)], ids=str)
+@pytest.mark.parametrize("switches", [dict(), dict(moe_experts=4, position="alibi", qk_norm=True),
+                                      dict(mixer="rwkv")], ids=str)
 def test_bf16_autocast_runs_and_stays_close_to_fp32(switches):
     torch.manual_seed(0)
     model = Transformer(tiny(**switches))

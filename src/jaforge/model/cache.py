@@ -8,6 +8,9 @@
 Keys and values are stored per layer as [batch, kv_heads, tokens, head_dim]. When the model is
 called with `segment_ids` the cache also keeps the keys' segment ids, so later tokens attend only
 to cached tokens of their own segment (left padding, packed prompts).
+
+A recurrent token mixer (`ModelConfig.mixer = "rwkv"`) keeps a fixed-size state per layer in
+`states` instead of growing keys/values; `length` then counts the tokens that state has read.
 """
 
 from __future__ import annotations
@@ -22,11 +25,29 @@ class KVCache:
         self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.segments: Optional[torch.Tensor] = None
         """[batch, tokens] segment id of every cached token, when segments are in use."""
+        self.states: list[tuple[torch.Tensor, ...]] = []
+        """Per layer, the state of a recurrent mixer (tensors with the batch first)."""
+        self.state_length = 0
+        """Tokens the recurrent states have read."""
 
     @property
     def length(self) -> int:
         """Tokens cached (per row)."""
-        return self.layers[0][0].shape[2] if self.layers else 0
+        return self.layers[0][0].shape[2] if self.layers else self.state_length
+
+    def recurrent_state(self, layer: int) -> Optional[tuple[torch.Tensor, ...]]:
+        """The recurrent state of `layer`, None before its first call."""
+        return self.states[layer] if layer < len(self.states) else None
+
+    def set_recurrent_state(self, layer: int, state: tuple[torch.Tensor, ...], new_tokens: int) -> None:
+        """Replace the state of `layer` after it read `new_tokens` more tokens (layer 0's update
+        advances `length`, as layer 0's keys do for attention)."""
+        if layer == len(self.states):
+            self.states.append(state)
+        else:
+            self.states[layer] = state
+        if layer == 0:
+            self.state_length += new_tokens
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this call's keys/values of `layer`; return all keys/values of that layer."""
@@ -56,6 +77,8 @@ class KVCache:
         other = KVCache()
         other.layers = [(fn(k), fn(v)) for k, v in self.layers]
         other.segments = None if self.segments is None else fn(self.segments)
+        other.states = [tuple(fn(t) for t in state) for state in self.states]
+        other.state_length = self.state_length
         return other
 
     def repeat_rows(self, n: int) -> "KVCache":

@@ -2,8 +2,8 @@
 
 `ModelConfig` imports no torch, so stage configs (pretrain, explore) can embed it and print it with
 `jaforge <stage> --help` on machines without torch. The names of norms, feed-forwards, position
-encodings and init schemes are the keys of the registries in `jaforge.model.layers` (a test keeps
-the two lists equal).
+encodings, token mixers and init schemes are the keys of the registries in `jaforge.model.layers`
+(a test keeps the two lists equal).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ Activation = Literal["swiglu", "geglu", "gelu", "relu", "relu2", "silu"]
 Position = Literal["rope", "alibi", "learned", "none"]
 NormPlacement = Literal["pre", "post", "sandwich"]
 InitScheme = Literal["normal", "scaled", "small"]
+Mixer = Literal["attention", "rwkv"]
 
 GATED_ACTIVATIONS = ("swiglu", "geglu")
 
@@ -60,6 +61,12 @@ class ModelConfig:
     """Normalise queries and keys per head (with the `norm` type) before the dot product."""
     sliding_window: Optional[int] = None
     """Each token attends to at most this many latest tokens (itself included); None = full causal."""
+    mixer: Mixer = "attention"
+    """Token mixer of every block: attention (causal softmax self-attention), or rwkv (an RWKV-style
+    recurrence: token shift, per-channel learned decay, one head_dim×head_dim state per head; see
+    jaforge.model.layers.recurrence). rwkv orders tokens by itself, so it ignores rope and alibi (a
+    learned position table is still added to the embeddings); it refuses the attention-only
+    switches sliding_window, qk_norm and n_kv_head ≠ n_head."""
     bias: bool = False
     """Biases in the attention and feed-forward projections."""
     tie_embeddings: bool = True
@@ -102,7 +109,7 @@ class ModelConfig:
     def _check(self) -> None:
         if self.n_head % self.n_kv_head:
             raise ValueError(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
-        if self.position == "rope" and self.head_dim % 2:
+        if self.position == "rope" and self.mixer == "attention" and self.head_dim % 2:
             raise ValueError(f"rope needs an even head_dim, got {self.head_dim}")
         if self.sliding_window is not None and self.sliding_window < 1:
             raise ValueError(f"sliding_window must be ≥ 1 or None, got {self.sliding_window}")
@@ -110,6 +117,13 @@ class ModelConfig:
             raise ValueError(f"moe_top_k={self.moe_top_k} must be in 1..moe_experts={self.moe_experts}")
         if self.moe_every < 1:
             raise ValueError(f"moe_every must be ≥ 1, got {self.moe_every}")
+        if self.mixer != "attention":
+            attention_only = {"sliding_window": self.sliding_window is not None, "qk_norm": self.qk_norm,
+                              "n_kv_head": self.n_kv_head != self.n_head}
+            used = [name for name, on in attention_only.items() if on]
+            if used:
+                raise ValueError(f"mixer={self.mixer!r} has no attention; unset the attention-only "
+                                 f"switch(es) {', '.join(used)}")
 
     def is_moe_layer(self, layer: int) -> bool:
         """Whether block `layer` (0-based) has the mixture-of-experts feed-forward."""

@@ -8,7 +8,11 @@ it is untied: the parameters that are lookups or scale with the vocabulary (Kapl
 leave them out of N). FLOPs count matrix multiplies as 2 per multiply-add: 2·N_active for the
 projections, feed-forwards (only the top-k experts of a MoE) and the output head, plus
 4·n_layer·n_head·head_dim·context for the attention scores and the weighted sum (PaLM, appendix B;
-context = seq_len, or the sliding window when shorter). Training is 3× forward (backward = 2×).
+context = seq_len, or the sliding window when shorter). A recurrent mixer (mixer="rwkv") has
+r, k, v, gate and output projections instead, and 4·n_layer·n_head·head_dim² for updating and
+reading its head_dim × head_dim state per head (the state takes the place of the context; the
+chunked training form does the same work rearranged, plus small in-chunk products). Training is
+3× forward (backward = 2×).
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ def attention_params(cfg: ModelConfig) -> int:
     return weights + biases + qk_norms
 
 
+def recurrence_params(cfg: ModelConfig) -> int:
+    """The RWKV-style time mix: r, k, v, g, o projections, token-shift shares (4·d_model), decay and
+    bonus (one per channel) and the per-head output norm."""
+    width = cfg.n_head * cfg.head_dim
+    biases = (4 * width + cfg.d_model) if cfg.bias else 0
+    return 5 * cfg.d_model * width + biases + 4 * cfg.d_model + 2 * width + norm_params(cfg, cfg.head_dim)
+
+
+def mixer_params(cfg: ModelConfig) -> int:
+    return attention_params(cfg) if cfg.mixer == "attention" else recurrence_params(cfg)
+
+
 def feedforward_params(cfg: ModelConfig) -> int:
     """One dense feed-forward (one expert of a MoE)."""
     matrices = 3 if cfg.activation in GATED_ACTIVATIONS else 2
@@ -41,7 +57,7 @@ def block_params(cfg: ModelConfig, layer: int) -> int:
         ffn = cfg.moe_experts * feedforward_params(cfg) + cfg.d_model * cfg.moe_experts
     else:
         ffn = feedforward_params(cfg)
-    return norms + attention_params(cfg) + ffn
+    return norms + mixer_params(cfg) + ffn
 
 
 def embedding_params(cfg: ModelConfig) -> int:
@@ -64,6 +80,8 @@ def active_matmul_params(cfg: ModelConfig) -> int:
     the output head (norms, biases and embedding lookups are left out)."""
     q_width, kv_width = cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim
     attention = cfg.d_model * (2 * q_width + 2 * kv_width)
+    if cfg.mixer != "attention":
+        attention = 5 * cfg.d_model * q_width
     matrices = 3 if cfg.activation in GATED_ACTIVATIONS else 2
     dense = matrices * cfg.d_model * cfg.d_ff
     total = cfg.vocab_size * cfg.d_model
@@ -78,6 +96,8 @@ def active_matmul_params(cfg: ModelConfig) -> int:
 def estimate_flops(cfg: ModelConfig, seq_len: int) -> dict[str, int]:
     """Forward and training FLOPs per token for sequences of `seq_len` tokens."""
     context = min(seq_len, cfg.sliding_window or seq_len)
+    if cfg.mixer != "attention":
+        context = cfg.head_dim
     attention = 4 * cfg.n_layer * cfg.n_head * cfg.head_dim * context
     forward = 2 * active_matmul_params(cfg) + attention
     return {"forward_per_token": forward, "train_per_token": 3 * forward}

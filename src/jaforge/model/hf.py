@@ -25,7 +25,7 @@ from jaforge.model.checkpoint import TIED_HEAD, atomic_write_bytes
 from jaforge.model.config import ModelConfig
 from jaforge.model.transformer import Transformer
 
-LLAMA_SWITCHES = {"position": "rope", "norm": "rmsnorm", "activation": "swiglu",
+LLAMA_SWITCHES = {"mixer": "attention", "position": "rope", "norm": "rmsnorm", "activation": "swiglu",
                   "norm_placement": "pre", "qk_norm": False, "sliding_window": None,
                   "moe_experts": 0, "residual_scale": 1.0, "residual_scale_by_depth": False}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

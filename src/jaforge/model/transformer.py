@@ -5,9 +5,9 @@
     out = model(input_ids, labels=input_ids)      # out.logits [B, T, V], out.loss (shifted inside)
 
 Every architecture switch of `ModelConfig` is routed through a registered layer module
-(`jaforge.model.layers`): the norm type, the feed-forward (activation or MoE), the position
-encoding and the init scheme. Module names follow the Llama layout (q_proj, gate_proj, …) so
-`jaforge.model.hf` maps weights to Hugging Face by name.
+(`jaforge.model.layers`): the token mixer (attention or a recurrence), the norm type, the
+feed-forward (activation or MoE), the position encoding and the init scheme. Module names follow
+the Llama layout (q_proj, gate_proj, …) so `jaforge.model.hf` maps weights to Hugging Face by name.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from torch import nn
 
 from jaforge.model.cache import KVCache
 from jaforge.model.config import ModelConfig
-from jaforge.model.layers import (Attention, AttentionInputs, MoEFeedForward, attention_mask,
-                                  build_feedforward, build_norm, build_position, init_weights)
+from jaforge.model.layers import (AttentionInputs, MoEFeedForward, attention_mask, build_feedforward,
+                                  build_mixer, build_norm, build_position, init_weights, segment_starts)
 
 IGNORE_INDEX = -100
 
@@ -40,15 +40,16 @@ class ModelOutput:
 
 
 class Block(nn.Module):
-    """One transformer block: attention then feed-forward, each a residual branch whose norms sit
-    where `norm_placement` says (pre, post or sandwich)."""
+    """One transformer block: the token mixer (`attn`: attention, or the recurrence that `mixer`
+    names) then the feed-forward, each a residual branch whose norms sit where `norm_placement`
+    says (pre, post or sandwich)."""
 
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.placement = cfg.norm_placement
         self.branch_scale = cfg.branch_scale
         self.attn_norm = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps)
-        self.attn = Attention(cfg, layer)
+        self.attn = build_mixer(cfg, layer)
         self.ffn_norm = build_norm(cfg.norm, cfg.d_model, cfg.norm_eps)
         if cfg.is_moe_layer(layer):
             self.ffn = MoEFeedForward(cfg.d_model, cfg.d_ff, cfg.bias, cfg.activation,
@@ -122,6 +123,10 @@ class Transformer(nn.Module):
         if positions is None and past:
             positions = torch.arange(past, past + seq_len, device=device)
         key_segments = cache.key_segments(segment_ids, seq_len) if cache is not None else segment_ids
+        if self.config.mixer != "attention":
+            # a recurrence needs no mask: it is causal by construction and resets at segment starts
+            return AttentionInputs(self.position, positions, None, False, cache,
+                                   segment_starts(key_segments, past))
         query_index = torch.arange(past, past + seq_len, device=device)
         key_index = torch.arange(past + seq_len, device=device)
         bias = self.position.attention_bias(query_index, key_index)
@@ -167,8 +172,9 @@ class Transformer(nn.Module):
                  top_k: Optional[int] = None, eos_id: Optional[int] = None) -> torch.Tensor:
         """Continue `input_ids` [B, T] by up to `max_new_tokens` tokens: greedy when temperature is
         0, else sampled from the softmax at that temperature (over the top_k logits when given).
-        Keys and values are cached; a sequence that outgrows max_seq_len keeps its last
-        max_seq_len tokens and starts a fresh cache. Stops once every row has produced `eos_id`."""
+        Keys and values (a recurrent mixer's state) are cached; a sequence that outgrows
+        max_seq_len keeps its last max_seq_len tokens and starts a fresh cache. Stops once every
+        row has produced `eos_id`."""
         finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         cache, fresh = KVCache(), input_ids[:, -self.config.max_seq_len:]
         for _ in range(max_new_tokens):

@@ -2,6 +2,9 @@
 memory-efficient kernels on GPU), with multi-head, grouped-query and multi-query variants
 (n_kv_head), optional per-head qk-norm, a sliding window, additive position biases (ALiBi),
 a key/value cache and block-causal masking of packed examples (segment ids).
+
+`MIXERS` registers the token mixers a block can use (`ModelConfig.mixer`): attention here, the
+recurrent ones in `jaforge.model.layers.recurrence`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from jaforge.model.cache import KVCache
 from jaforge.model.config import ModelConfig
 from jaforge.model.layers.norms import build_norm
 from jaforge.model.layers.positions import PositionEncoding
+from jaforge.registry import Registry
+
+MIXERS: Registry[type[nn.Module]] = Registry("token mixer")
 
 
 @dataclass
 class AttentionInputs:
-    """What every layer's attention needs besides its hidden states, built once per forward."""
+    """What every layer's token mixer needs besides its hidden states, built once per forward."""
     position: PositionEncoding
     positions: Optional[torch.Tensor] = None
     """None (0 … T−1), [T] or [batch, T] position ids of the new tokens."""
@@ -31,6 +37,9 @@ class AttentionInputs:
     """Additive [batch or 1, heads or 1, Tq, Tk] mask; None: SDPA's own causal (or no) masking."""
     is_causal: bool = True
     cache: Optional[KVCache] = None
+    segment_starts: Optional[torch.Tensor] = None
+    """Recurrent mixers only: [batch, T] True where a token starts a new segment (its state starts
+    empty); None when no segments are in use."""
 
 
 def attention_mask(query_index: torch.Tensor, key_index: torch.Tensor, sliding_window: Optional[int] = None,
@@ -50,6 +59,7 @@ def attention_mask(query_index: torch.Tensor, key_index: torch.Tensor, sliding_w
     return mask if bias is None else mask + bias[None]
 
 
+@MIXERS.register("attention")
 class Attention(nn.Module):
     """q, k, v projections → (qk-norm) → position rotation → (cache) → SDPA → output projection."""
 
@@ -93,3 +103,8 @@ class Attention(nn.Module):
                 dropout_p=self.dropout if self.training else 0.0,
                 enable_gqa=self.n_kv_head != self.n_head)
         return self.o_proj(y.to(dtype).transpose(1, 2).reshape(batch, seq_len, -1))
+
+
+def build_mixer(cfg: ModelConfig, layer: int) -> nn.Module:
+    """The registered token mixer named by `cfg.mixer` for block `layer`."""
+    return MIXERS.get(cfg.mixer)(cfg, layer)

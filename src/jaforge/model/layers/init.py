@@ -1,5 +1,7 @@
 """Weight-initialisation schemes, registered by name; each gives the standard deviation of a
-weight matrix from its role. Biases start at zero, norm gains at one.
+weight matrix from its role. Biases start at zero, norm gains at one. A module whose parameters
+need other values (a recurrence's decay rates) sets them in its `init_own_parameters()`, called
+after the scheme.
 
     normal   every matrix N(0, init_std)
     scaled   as normal; residual output projections (o_proj, down_proj) init_std/√(2·n_layer) (GPT-2)
@@ -52,3 +54,6 @@ def init_weights(model: nn.Module, cfg: ModelConfig) -> None:
             param.fill_(1.0)
         else:
             param.normal_(0.0, std_of(cfg, name.endswith(RESIDUAL_OUTPUTS)))
+    for module in model.modules():
+        if hasattr(module, "init_own_parameters"):
+            module.init_own_parameters()
