@@ -33,12 +33,14 @@ import resource
 import statistics
 import sys
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import alternate, ratio_stats  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEBIAN = REPO / "benchmarks" / "data" / "debian_ja.jsonl"
@@ -104,26 +106,6 @@ def planted_copies(originals: list[Doc], seed: int = 0) -> list[Doc]:
               for i, (doc_id, text) in enumerate(originals)]
     rng.shuffle(copies)
     return copies
-
-
-# --- timing -------------------------------------------------------------------------------------
-
-def alternate(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    """Run each callable `rounds` times, interleaved (A B C, B C A, …); seconds per run."""
-    names = list(runs)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for k in range(rounds):
-        for name in names[k % len(names):] + names[: k % len(names)]:
-            start = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def ratio_stats(peer: list[float], ours: list[float]) -> dict[str, float]:
-    """peer time / jaforge time per round: median, min, max."""
-    ratios = [p / o for p, o in zip(peer, ours)]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 # --- part A: filters ----------------------------------------------------------------------------

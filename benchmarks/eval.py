@@ -39,6 +39,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import ratio_stats  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "eval.json"
 TASK, TEMPLATE = "jnli", "leaderboard"
@@ -126,10 +129,6 @@ def same_answers(model: Path, work: Path, args: argparse.Namespace) -> dict:
             "max_abs_diff": max(r["max_abs_diff"] for r in reports.values()),
             "same_predictions": all(r["same_predictions"] for r in reports.values()), "peers": reports}
 
-
-def ratio_stats(peer: list[float], ours: list[float]) -> dict[str, float]:
-    ratios = [p / o for p, o in zip(peer, ours)]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def prompt_tokens(model: Path, args: argparse.Namespace) -> dict[str, float]:

@@ -34,6 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import ratio_stats  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "pretrain.json"
 SIZES = {  # Llama-shaped models; batch × seq_len tokens per optimiser step
@@ -264,10 +267,6 @@ def measure(size: str, work: Path, args: argparse.Namespace, peak: float) -> dic
         result["bf16_speedup"] = ratio_stats(seconds["jaforge"], seconds["jaforge-bf16"])
     return result
 
-
-def ratio_stats(peer: list[float], ours: list[float]) -> dict[str, float]:
-    ratios = [p / o for p, o in zip(peer, ours)]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def machine(threads: int) -> dict[str, Any]:

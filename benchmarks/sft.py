@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import ratio_stats  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "sft.json"
 MODEL = dict(vocab_size=2048, n_layer=4, d_model=128, n_head=4, n_kv_head=2, max_seq_len=256,
@@ -189,10 +192,6 @@ def timed_tokens(paths: dict[str, Path], warmup: int, steps: int) -> int:
     rows = prepare_data(sft_config(paths).data, TextEncoder.from_dir(paths["tokenizer"])).rows
     return sum(len(rows[i % len(rows)].ids) for i in range(warmup * BATCH, (warmup + steps) * BATCH))
 
-
-def ratio_stats(peer: list[float], ours: list[float]) -> dict[str, float]:
-    ratios = [p / o for p, o in zip(peer, ours)]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def machine(threads: int) -> dict[str, Any]:

@@ -31,10 +31,12 @@ import resource
 import statistics
 import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import alternate, ratio_stats  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEBIAN = REPO / "benchmarks" / "data" / "debian_ja.jsonl"
@@ -68,26 +70,6 @@ def write_shard(texts: list[str], folder: Path) -> Path:
             record = {"id": str(i), "text": text, "metadata": {}}
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
-
-
-# --- timing -------------------------------------------------------------------------------------
-
-def alternate(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    """Run each callable `rounds` times, interleaved (A B C, B C A, …); seconds per run."""
-    names = list(runs)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for k in range(rounds):
-        for name in names[k % len(names):] + names[: k % len(names)]:
-            start = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def ratio_stats(peer: list[float], ours: list[float]) -> dict[str, float]:
-    """peer time / jaforge time per round: median, min, max."""
-    ratios = [p / o for p, o in zip(peer, ours)]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 # --- part A: training ---------------------------------------------------------------------------
