@@ -12,7 +12,9 @@ Same answers first: the two models' logits must agree within 1e-4 and their firs
 within 1e-3 (jaforge uses fused AdamW, the peer torch's default AdamW), else the run fails.
 Then alternating runs (A B, B A, …), each in a fresh process, time `steps` optimiser steps after
 warm-up steps; ratio = peer seconds / jaforge seconds. MFU = tokens/s × train FLOPs per token
-(jaforge.model.estimate_flops) / the fp32 matmul peak measured in this run with the same threads.
+(jaforge.model.estimate_flops) / the fp32 matmul peak, measured by each worker right before and
+right after its timed steps with the same threads (the higher of the two; the machine's speed
+drifts between runs, so a peak taken once would misstate the others); the median over runs.
 Peak RSS of each worker process is reported. Where the CPU has AMX, jaforge's bf16 autocast path
 is timed too (ratio = jaforge fp32 seconds / jaforge bf16 seconds).
 
@@ -165,11 +167,13 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     losses = [step(i) for i in range(args.warmup)]
     warmup_seconds = time.perf_counter() - start
+    peak_before = matmul_peak(args.threads)
     start = time.perf_counter()
     losses += [step(args.warmup + i) for i in range(args.steps)]
     seconds = time.perf_counter() - start
+    peak = max(peak_before, matmul_peak(args.threads))
     print(json.dumps({"seconds": seconds, "warmup_seconds": warmup_seconds, "losses": losses,
-                      "max_rss_mb": peak_rss_mb()}))
+                      "max_rss_mb": peak_rss_mb(), "matmul_peak": peak}))
 
 
 def peak_rss_mb() -> float:
@@ -236,7 +240,7 @@ def has_amx() -> bool:
         return False
 
 
-def measure(size: str, work: Path, args: argparse.Namespace, peak: float) -> dict[str, Any]:
+def measure(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from jaforge.model import ModelConfig, count_params, estimate_flops
 
     paths = prepare(work, size)
@@ -262,7 +266,9 @@ def measure(size: str, work: Path, args: argparse.Namespace, peak: float) -> dic
               "ratio": ratio_stats(seconds["hf"], seconds["jaforge"])}
     if "jaforge-compile" in seconds:
         result["ratio_compiled"] = ratio_stats(seconds["hf"], seconds["jaforge-compile"])
-    result["mfu"] = {t: v * flops / peak for t, v in result["tokens_per_s"].items()}
+    result["matmul_peak_gflops"] = {t: [x["matmul_peak"] / 1e9 for x in runs[t]] for t in tools}
+    result["mfu"] = {t: statistics.median(tokens / x["seconds"] * flops / x["matmul_peak"] for x in runs[t])
+                     for t in tools}
     if "jaforge-bf16" in seconds:
         result["bf16_speedup"] = ratio_stats(seconds["jaforge"], seconds["jaforge-bf16"])
     return result
@@ -297,9 +303,10 @@ def main() -> None:
     if args.quick:
         args.rounds, args.steps, args.warmup, args.bf16, args.compile = 1, 3, 1, False, False
     sizes = ["1m"] if args.quick else ["1m", "10m"]
-    peak = matmul_peak(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        results = {size: measure(size, Path(tmp), args, peak) for size in sizes}
+        results = {size: measure(size, Path(tmp), args) for size in sizes}
+    peak = statistics.median(g for r in results.values() for runs in r["matmul_peak_gflops"].values()
+                             for g in runs) * 1e9
     print_table(results, peak)
     summary = summarise(results, peak, args)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -309,7 +316,7 @@ def main() -> None:
 
 
 def print_table(results: dict[str, Any], peak: float) -> None:
-    print(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+    print(f"fp32 matmul peak (median over runs): {peak / 1e9:.1f} GFLOP/s")
     print(f"{'size':<5} {'params':>10} {'jaforge tok/s':>14} {'hf tok/s':>10} {'ratio':>6} "
           f"{'MFU jaforge':>11} {'MFU hf':>7} {'RSS MB j/hf':>12}")
     for size, r in results.items():

