@@ -1,9 +1,7 @@
 """The corpus-filters benchmark's core functions on a tiny input (no apt, a few seconds)."""
 
-import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +11,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    for module in ("hojichar", "datasketch", "rensa", "xxhash"):
-        pytest.importorskip(module, reason=f"{module} (the 'bench' extra) is not installed")
-    try:
-        import redis  # noqa: F401  (HojiChar's dedup filters refuse to load without it)
-    except ImportError:
-        pytest.skip("redis (needed by hojichar[dedup]) is not installed")
-    spec = importlib.util.spec_from_file_location("corpus_filters_bench",
-                                                  REPO / "benchmarks" / "corpus_filters.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its executor tasks are pickled by module name
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    # redis: HojiChar's dedup filters refuse to load without it
+    return load_benchmark("corpus_filters", "hojichar", "datasketch", "rensa", "xxhash", "redis")
 
 
 @pytest.fixture(scope="module")

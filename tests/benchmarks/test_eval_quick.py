@@ -1,24 +1,13 @@
 """The eval benchmark's pieces on a tiny input: same answers as lm-eval, one timed run of each."""
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    pytest.importorskip("lm_eval", reason="lm-eval (the 'bench' extra) is not installed")
-    pytest.importorskip("transformers", reason="transformers (the 'hf' extra) is not installed")
-    spec = importlib.util.spec_from_file_location("eval_bench", REPO / "benchmarks" / "eval.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("eval", "lm_eval", "transformers")
 
 
 def test_same_answers_and_a_timed_run_of_each_tool(bench, tmp_path):

@@ -1,24 +1,13 @@
 """The pretrain benchmark's pieces on the ~1M model: same answers, one timed worker run each."""
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    pytest.importorskip("transformers", reason="transformers (the 'hf' extra) is not installed")
-    pytest.importorskip("torch", reason="torch (the 'train' extra) is not installed")
-    spec = importlib.util.spec_from_file_location("pretrain_bench", REPO / "benchmarks" / "pretrain.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("pretrain", "transformers", "torch")
 
 
 def test_same_answers_and_a_timed_run_of_each_tool(bench, tmp_path):

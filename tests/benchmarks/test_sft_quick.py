@@ -1,23 +1,12 @@
 """The sft benchmark's pieces on its small model: jaforge and TRL give the same losses."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    pytest.importorskip("trl", reason="trl (the benchmark's peer) is not installed")
-    pytest.importorskip("peft", reason="peft (the 'sft' extra) is not installed")
-    spec = importlib.util.spec_from_file_location("sft_bench", REPO / "benchmarks" / "sft.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("sft", "trl", "peft")
 
 
 def test_same_losses_and_a_timed_run_of_each_tool(bench, tmp_path):
