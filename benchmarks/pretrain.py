@@ -15,7 +15,9 @@ warm-up steps; ratio = peer seconds / jaforge seconds. MFU = tokens/s × train F
 (jaforge.model.estimate_flops) / the fp32 matmul peak, measured by each worker right before and
 right after its timed steps with the same threads (the higher of the two; the machine's speed
 drifts between runs, so a peak taken once would misstate the others); the median over runs.
-Peak RSS of each worker process is reported. Where the CPU has AMX, jaforge's bf16 autocast path
+Peak RSS of each worker process is reported. jaforge's workers run its trainer as `jaforge
+pretrain` does, which includes `trainer.keep_host_memory` (glibc thresholds raised so freed pages
+are reused); the peer loop runs with the C library's defaults, as a user's script would. Where the CPU has AMX, jaforge's bf16 autocast path
 is timed too (ratio = jaforge fp32 seconds / jaforge bf16 seconds).
 
 Writes benchmarks/results/pretrain.json; the last line of output is the JSON summary.

@@ -1,7 +1,9 @@
-"""The hand-written backwards (RMSNorm, rotary rotation) give autograd's gradients of the plain
-formulas, and the compiled path (which uses the plain formulas) gives the same model."""
+"""The hand-written backwards (RMSNorm, rotary rotation, cross-entropy) give autograd's gradients
+of the plain formulas, and the compiled path (which uses the plain formulas) gives the same model."""
 
 from __future__ import annotations
+
+import pytest
 
 from .tiny_models import randomize, tiny, torch
 
@@ -81,3 +83,45 @@ def test_compiled_model_matches_eager_losses_and_gradients():
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
     for a, b in zip(compiled_grads, eager_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _targets(n, vocab, ignored):
+    targets = torch.randint(0, vocab, (n,))
+    targets[ignored] = -100
+    return targets
+
+
+def test_cross_entropy_matches_torch_value_and_gradient_with_ignored_targets():
+    from jaforge.model.loss import cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(12, 30, dtype=torch.float64)
+    targets = _targets(12, 30, [0, 5, 6])
+    ours_in, ref_in = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ours = cross_entropy(ours_in, targets)
+    ref = F.cross_entropy(ref_in, targets, ignore_index=-100)
+    (ours * 3.0).backward()
+    (ref * 3.0).backward()
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=0, atol=1e-12)
+    assert ours_in.grad[0].abs().sum() == 0  # ignored rows get no gradient
+
+
+def test_cross_entropy_refuses_a_second_backward_through_its_overwritten_buffer():
+    from jaforge.model.loss import CrossEntropyFunction
+
+    logits = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    targets = _targets(5, 7, [2])
+    loss = CrossEntropyFunction.apply(logits, targets)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_cross_entropy_of_all_ignored_targets_is_nan_like_torch():
+    from jaforge.model.loss import cross_entropy
+
+    logits = torch.randn(3, 4, requires_grad=True)
+    targets = torch.full((3,), -100)
+    assert torch.isnan(cross_entropy(logits, targets))
+    assert torch.isnan(F.cross_entropy(logits, targets, ignore_index=-100))

@@ -21,10 +21,9 @@ from torch import nn
 
 from jaforge.model.cache import KVCache
 from jaforge.model.config import ModelConfig
+from jaforge.model.loss import IGNORE_INDEX, cross_entropy
 from jaforge.model.layers import (AttentionInputs, MoEFeedForward, attention_mask, build_feedforward,
                                   build_mixer, build_norm, build_position, init_weights, segment_starts)
-
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -144,7 +143,7 @@ class Transformer(nn.Module):
         # shift the labels, not the logits: slicing [B, T, V] logits would copy them
         targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX).reshape(-1)
         flat_logits = logits.reshape(-1, logits.shape[-1]).float()
-        ce_loss = F.cross_entropy(flat_logits, targets, ignore_index=IGNORE_INDEX)
+        ce_loss = cross_entropy(flat_logits, targets)
         aux_loss = torch.zeros((), device=logits.device)
         if self.config.z_loss > 0:
             valid = targets != IGNORE_INDEX

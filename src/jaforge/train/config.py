@@ -118,6 +118,9 @@ class TrainerConfig:
     """Also write TensorBoard scalars (needs the `tensorboard` package)."""
     threads: int = 0
     """torch CPU threads per process (0: leave PyTorch's default)."""
+    keep_host_memory: bool = True
+    """Linux/glibc: keep freed host memory for the next step instead of returning it to the OS
+    (saves the page faults of re-allocating activations every step; the process keeps its peak)."""
 
 
 @dataclass

@@ -31,6 +31,7 @@ from jaforge.train.checkpoint import (load_checkpoint, resolve_resume, save_chec
 from jaforge.train.config import PretrainConfig
 from jaforge.train.data import MixtureSampler, validation_windows
 from jaforge.train.distributed import ProcessInfo, barrier, init_processes, mean_over_processes, shutdown
+from jaforge.train.host_memory import keep_freed_memory
 from jaforge.train.metrics import MetricsLog, Throughput
 from jaforge.train.objectives import UL2_SENTINELS, training_inputs
 from jaforge.train.optim import build_optimizer
@@ -106,6 +107,8 @@ def build_run(cfg: PretrainConfig, info: ProcessInfo) -> Run:
     from jaforge.train.continual import initial_model
 
     seed_everything(cfg.trainer.seed)
+    if cfg.trainer.keep_host_memory:
+        keep_freed_memory()
     sampler = MixtureSampler(cfg.data, cfg.trainer.batch_size)
     model, model_cfg = initial_model(cfg.trainer.init_from, cfg.model, cfg.trainer.expansion)
     if sampler.vocab_size > model_cfg.vocab_size:
