@@ -11,10 +11,12 @@ jaforge.model.hf.export_hf and loaded by transformers), on the same batches, bat
 Same answers first: the two models' logits must agree within 1e-4 and their first training losses
 within 1e-3 (jaforge uses fused AdamW, the peer torch's default AdamW), else the run fails.
 Then alternating runs (A B, B A, …), each in a fresh process, time `steps` optimiser steps after
-warm-up steps; ratio = peer seconds / jaforge seconds. MFU = tokens/s × train FLOPs per token
-(jaforge.model.estimate_flops) / the fp32 matmul peak, measured by each worker right before and
-right after its timed steps with the same threads (the higher of the two; the machine's speed
-drifts between runs, so a peak taken once would misstate the others); the median over runs.
+warm-up steps; ratio = peer seconds / jaforge seconds. MFU of one step = its tokens/s × train FLOPs
+per token (jaforge.model.estimate_flops) / the fp32 matmul peak around it: each worker probes the
+peak (best of three 1024³ matmuls, same threads) before its first timed step and after each one,
+and a step is set against the higher of its two neighbouring probes. This machine's speed drifts
+by ±20% within seconds, so a peak taken once per run misstates the steps timed later. The step
+times exclude the probes; reported MFU is the median over all timed steps of all runs.
 Peak RSS of each worker process is reported. jaforge's workers run its trainer as `jaforge
 pretrain` does, which includes `trainer.keep_host_memory` (glibc thresholds raised so freed pages
 are reused); the peer loop runs with the C library's defaults, as a user's script would. Where the CPU has AMX, jaforge's bf16 autocast path
@@ -169,13 +171,16 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     losses = [step(i) for i in range(args.warmup)]
     warmup_seconds = time.perf_counter() - start
-    peak_before = matmul_peak(args.threads)
-    start = time.perf_counter()
-    losses += [step(args.warmup + i) for i in range(args.steps)]
-    seconds = time.perf_counter() - start
-    peak = max(peak_before, matmul_peak(args.threads))
-    print(json.dumps({"seconds": seconds, "warmup_seconds": warmup_seconds, "losses": losses,
-                      "max_rss_mb": peak_rss_mb(), "matmul_peak": peak}))
+    probes, step_seconds = [matmul_peak(args.threads, repeats=3)], []
+    for i in range(args.steps):
+        start = time.perf_counter()
+        losses.append(step(args.warmup + i))
+        step_seconds.append(time.perf_counter() - start)
+        probes.append(matmul_peak(args.threads, repeats=3))
+    print(json.dumps({"seconds": sum(step_seconds), "step_seconds": step_seconds,
+                      "step_peaks": [max(a, b) for a, b in zip(probes, probes[1:])],
+                      "warmup_seconds": warmup_seconds, "losses": losses,
+                      "max_rss_mb": peak_rss_mb(), "matmul_peak": max(probes)}))
 
 
 def peak_rss_mb() -> float:
@@ -269,7 +274,9 @@ def measure(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     if "jaforge-compile" in seconds:
         result["ratio_compiled"] = ratio_stats(seconds["hf"], seconds["jaforge-compile"])
     result["matmul_peak_gflops"] = {t: [x["matmul_peak"] / 1e9 for x in runs[t]] for t in tools}
-    result["mfu"] = {t: statistics.median(tokens / x["seconds"] * flops / x["matmul_peak"] for x in runs[t])
+    step_tokens = spec["batch"] * spec["seq_len"]
+    result["mfu"] = {t: statistics.median(step_tokens / sec * flops / peak for x in runs[t]
+                                          for sec, peak in zip(x["step_seconds"], x["step_peaks"]))
                      for t in tools}
     if "jaforge-bf16" in seconds:
         result["bf16_speedup"] = ratio_stats(seconds["jaforge"], seconds["jaforge-bf16"])

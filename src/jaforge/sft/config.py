@@ -100,6 +100,8 @@ class SFTTrainerConfig:
     """Seed of the LoRA init and dropout."""
     threads: int = 0
     """torch CPU threads (0: PyTorch's default)."""
+    keep_host_memory: bool = True
+    """Linux/glibc: keep freed host memory for the next step (as trainer.keep_host_memory of pretrain)."""
     progress: bool = True
     """Show a progress bar."""
 

@@ -16,12 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from jaforge.config import save_config
@@ -33,9 +31,11 @@ from jaforge.sft.evaluate import generate, measure, task_scores, write_results
 from jaforge.sft.objectives import count_targets, dpo_loss, response_logprobs, token_loss
 from jaforge.sft.templates import prompt_text
 from jaforge.train.checkpoint import resolve_resume
+from jaforge.train.host_memory import keep_freed_memory
 from jaforge.train.metrics import MetricsLog
 from jaforge.train.optim import build_optimizer
 from jaforge.train.schedule import LRSchedule
+from jaforge.train.trainer import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +66,13 @@ def find_tokenizer(cfg: SFTConfig, model_dir: Path) -> Path:
     raise FileNotFoundError(f"no tokenizer.json beside {model_dir}; set tokenizer: <dir>")
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def build_model(cfg: SFTConfig) -> tuple[torch.nn.Module, Any, str, Path]:
     """The base model (jaforge or HF Llama dir) made tunable: LoRA layers or every weight."""
     from jaforge.train.continual import find_model_dir, load_base
 
     seed_everything(cfg.trainer.seed)
+    if cfg.trainer.keep_host_memory:
+        keep_freed_memory()
     kind, model_dir = find_model_dir(cfg.model)
     model, model_cfg = load_base(model_dir)
     if cfg.method == "lora":
