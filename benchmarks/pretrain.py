@@ -22,6 +22,11 @@ pretrain` does, which includes `trainer.keep_host_memory` (glibc thresholds rais
 are reused); the peer loop runs with the C library's defaults, as a user's script would. Where the CPU has AMX, jaforge's bf16 autocast path
 is timed too (ratio = jaforge fp32 seconds / jaforge bf16 seconds).
 
+The kernel floor (`kernel_floor_stepper`) runs, in the same alternation, only the step's matrix
+multiplies and attention kernels on warm operands: no element-wise work, optimiser or autograd.
+peer seconds / floor seconds is the most any fp32 implementation calling these kernels could
+gain over the peer on this machine; 1 / the peer's MFU is the most any could gain at all.
+
 Writes benchmarks/results/pretrain.json; the last line of output is the JSON summary.
 """
 
@@ -159,6 +164,45 @@ def hf_stepper(paths: dict[str, Path], size: str):
     return step
 
 
+def kernel_floor_stepper(size: str):
+    """One step's matrix multiplies (forward, input and weight gradients of every projection and
+    the output head) and attention kernels (forward and backward), back to back on warm operands,
+    with no element-wise work, optimiser or autograd bookkeeping between them. Any fp32 step that
+    calls these kernels (MKL sgemm, torch's CPU flash attention) takes at least this long, so
+    peer time / floor time bounds the ratio any implementation can reach on this machine."""
+    import torch
+    import torch.nn.functional as F
+
+    from jaforge.model import ModelConfig
+    from jaforge.train.host_memory import keep_freed_memory
+
+    spec = SIZES[size]
+    cfg = ModelConfig(**spec["model"], max_seq_len=spec["seq_len"] + 1)
+    rows, seq = spec["batch"] * (spec["seq_len"] + 1), spec["seq_len"] + 1
+    q_width, kv_width = cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim
+    shapes = [(cfg.d_model, q_width), (cfg.d_model, kv_width), (cfg.d_model, kv_width),
+              (q_width, cfg.d_model), (cfg.d_model, cfg.d_ff), (cfg.d_model, cfg.d_ff),
+              (cfg.d_ff, cfg.d_model)] * cfg.n_layer + [(cfg.d_model, cfg.vocab_size)]
+    operands = {shape: (torch.randn(rows, shape[0]), torch.randn(shape[1], shape[0]),
+                        torch.randn(rows, shape[1])) for shape in set(shapes)}
+    q = torch.randn(spec["batch"], cfg.n_head, seq, cfg.head_dim, requires_grad=True)
+    k, v = (torch.randn(spec["batch"], cfg.n_kv_head, seq, cfg.head_dim, requires_grad=True)
+            for _ in range(2))
+    grad_out = torch.randn_like(q)
+    keep_freed_memory()  # as jaforge's trainer does: no fresh pages for the outputs
+
+    def step(i: int) -> float:
+        for shape in shapes:  # forward, input gradient, weight gradient
+            x, w, grad = operands[shape]
+            x @ w.t(), grad @ w, grad.t() @ x
+        for _ in range(cfg.n_layer):
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+            torch.autograd.grad(out, (q, k, v), grad_out)
+        return 0.0
+
+    return step
+
+
 def worker(args: argparse.Namespace) -> None:
     """One timed run in this fresh process; prints seconds, losses and peak RSS as JSON."""
     import torch
@@ -166,8 +210,12 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     paths = {k: Path(v) for k, v in json.loads(args.paths).items()}
     tool = args.worker
-    step = hf_stepper(paths, args.size) if tool == "hf" else \
-        jaforge_stepper(paths, args.size, "bf16" if "bf16" in tool else "fp32", "compile" in tool)
+    if tool == "floor":
+        step = kernel_floor_stepper(args.size)
+    elif tool == "hf":
+        step = hf_stepper(paths, args.size)
+    else:
+        step = jaforge_stepper(paths, args.size, "bf16" if "bf16" in tool else "fp32", "compile" in tool)
     start = time.perf_counter()
     losses = [step(i) for i in range(args.warmup)]
     warmup_seconds = time.perf_counter() - start
@@ -254,7 +302,7 @@ def measure(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     check = same_answers(paths, size)
     if not check["ok"]:
         raise SystemExit(f"{size}: the two loops do not agree: {check}")
-    tools = ["jaforge", "hf"] + (["jaforge-compile"] if args.compile else []) + \
+    tools = ["jaforge", "hf", "floor"] + (["jaforge-compile"] if args.compile else []) + \
         (["jaforge-bf16"] if args.bf16 and has_amx() else [])
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     for r in range(args.rounds):
@@ -271,6 +319,7 @@ def measure(size: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
               "max_rss_mb": {t: max(x["max_rss_mb"] for x in runs[t]) for t in tools},
               "warmup_seconds": {t: statistics.median(x["warmup_seconds"] for x in runs[t]) for t in tools},
               "ratio": ratio_stats(seconds["hf"], seconds["jaforge"])}
+    result["ratio_ceiling"] = ratio_stats(seconds["hf"], seconds["floor"])
     if "jaforge-compile" in seconds:
         result["ratio_compiled"] = ratio_stats(seconds["hf"], seconds["jaforge-compile"])
     result["matmul_peak_gflops"] = {t: [x["matmul_peak"] / 1e9 for x in runs[t]] for t in tools}
@@ -333,6 +382,9 @@ def print_table(results: dict[str, Any], peak: float) -> None:
         print(f"{size:<5} {r['params']['total']:>10,} {t['jaforge']:>14.0f} {t['hf']:>10.0f} "
               f"{r['ratio']['median']:>6.2f} {m['jaforge']:>11.1%} {m['hf']:>7.1%} "
               f"{rss['jaforge']:>5.0f}/{rss['hf']:<5.0f}")
+        print(f"      kernel floor (the step's matmuls and attention alone): "
+              f"{t['floor']:.0f} tok/s, MFU {m['floor']:.1%}; no implementation of this step with "
+              f"these kernels can beat hf by more than {r['ratio_ceiling']['median']:.2f}×")
         if "ratio_compiled" in r:
             print(f"      torch.compile: {t['jaforge-compile']:.0f} tok/s, {r['ratio_compiled']['median']:.2f}× "
                   f"over hf, MFU {m['jaforge-compile']:.1%} (compiling took "
@@ -351,6 +403,8 @@ def summarise(results: dict[str, Any], peak: float, args: argparse.Namespace) ->
             "ratio_median": r["ratio"]["median"], "ratio_min": r["ratio"]["min"],
             "ratio_max": r["ratio"]["max"],
             "ratios": {size: x["ratio"]["median"] for size, x in results.items()},
+            "ratios_ceiling": {size: x["ratio_ceiling"]["median"] for size, x in results.items()},
+            "mfu_hf": {size: x["mfu"]["hf"] for size, x in results.items()},
             "ratios_compiled": {size: x["ratio_compiled"]["median"] for size, x in results.items()
                                 if "ratio_compiled" in x},
             "mfu_jaforge": {size: x["mfu"]["jaforge"] for size, x in results.items()},
