@@ -1,7 +1,11 @@
 """The `jaforge` command: `jaforge <stage> --config preset.yaml --a.b value …`.
 
 `jaforge --help` lists the stages; `jaforge <stage> --help` lists every config key with its
-type, default and meaning.
+type, range, default and meaning.
+
+Every failure ends in one line on stderr and a non-zero exit code: 2 for a bad config or command
+line, 1 for bad input or a run that cannot go on, 130 when interrupted. The traceback is printed
+only with `--debug`.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from jaforge.config import ConfigError, describe, load_config
+from jaforge.errors import JaforgeError
 from jaforge.registry import did_you_mean
 from jaforge.stages import STAGES
 
-USAGE = "usage: jaforge <stage> [--config FILE.yaml] [--key.sub VALUE ...]"
+USAGE = "usage: jaforge <stage> [--config FILE.yaml] [--key.sub VALUE ...] [--debug]"
 
 
 def parse_overrides(args: list[str]) -> tuple[str | None, list[tuple[str, str]]]:
@@ -69,8 +74,35 @@ def _report(result: Any) -> None:
         print(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n")
 
 
+def _fail(name: str, err: BaseException, debug: bool) -> int:
+    """One line on stderr for any failure (the traceback only with --debug); the exit code."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(err)
+    if isinstance(err, KeyboardInterrupt):
+        print(f"jaforge {name}: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(err, JaforgeError):
+        print(f"jaforge {name}: {err}", file=sys.stderr)
+        return err.exit_code
+    if isinstance(err, MemoryError):
+        print(f"jaforge {name}: out of memory; use a smaller batch, model or input", file=sys.stderr)
+        return 1
+    if isinstance(err, OSError) and err.filename:
+        print(f"jaforge {name}: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    detail = str(err.args[0] if isinstance(err, KeyError) and err.args else err).splitlines()
+    hint = "" if debug else "; run again with --debug for the traceback"
+    print(f"jaforge {name}: internal error ({type(err).__name__}: {detail[0] if detail else ''})"
+          f"{hint}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         _print_stages()
         return 0
@@ -88,14 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config_path, overrides = parse_overrides(rest)
         cfg = load_config(config_cls, config_path, overrides)
-    except (ConfigError, KeyError) as err:
-        print(f"jaforge {name}: {err.args[0] if err.args else err}", file=sys.stderr)
-        return 2
-    try:
         result = run(cfg)
-    except (ConfigError, KeyError, FileNotFoundError, ValueError, RuntimeError) as err:
-        print(f"jaforge {name}: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
-        return 1
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 — the one place errors become messages
+        return _fail(name, err, debug)
     _report(result)
     out = (getattr(getattr(cfg, "output", None), "dir", None) or getattr(cfg, "dir", None)
            or getattr(cfg, "out_dir", None) or getattr(cfg, "output_dir", None))

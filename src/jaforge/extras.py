@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from jaforge.errors import JaforgeError
 
-class MissingExtraError(ImportError):
+
+class MissingExtraError(JaforgeError, ImportError):
     """Raised when a feature needs an optional dependency that is not installed."""
 
 

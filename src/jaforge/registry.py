@@ -5,13 +5,15 @@
     @FILTERS.register("min_length")
     class MinLength: ...
 
-    FILTERS.get("min_lenght")  # KeyError: unknown filter 'min_lenght'; did you mean 'min_length'? known: …
+    FILTERS.get("min_lenght")  # UnknownNameError: unknown filter 'min_lenght'; did you mean 'min_length'? known: …
 """
 
 from __future__ import annotations
 
 import difflib
 from typing import Callable, Generic, Iterator, TypeVar
+
+from jaforge.errors import UnknownNameError
 
 T = TypeVar("T")
 
@@ -43,7 +45,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             known = sorted(self._entries)
-            raise KeyError(
+            raise UnknownNameError(
                 f"unknown {self.family} '{name}'{did_you_mean(name, known)} known: {', '.join(known)}"
             ) from None
 

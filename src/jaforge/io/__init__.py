@@ -1,0 +1,1 @@
+"""Shared file plumbing for every stage: atomic writes, input readers and skip records."""
