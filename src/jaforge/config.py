@@ -243,12 +243,15 @@ def _check_constraints(value: Any, metadata: list, where: str, source: str) -> N
             raise _fail(where, source, f"must have {constraint_text([c])}, got {value!r}")
 
 
-def validate(cfg: Any, where: str = "") -> None:
-    """Check every declared range of a config built in code (not through `load_config`)."""
+def validate(cfg: Any, where: str = "", source: str = "") -> None:
+    """Check every declared range of a config, defaults included (`load_config` calls it; call it
+    for a config built in code)."""
     hints = typing.get_type_hints(type(cfg), include_extras=True)
     for f in dataclasses.fields(cfg):
+        if not f.init:
+            continue
         value, tp, path = getattr(cfg, f.name), hints[f.name], f"{where}.{f.name}" if where else f.name
-        _coerce(tp, to_dict(value), path, "")
+        _coerce(tp, to_dict(value), path, source)
 
 
 def apply_override(data: dict, dotted: str, raw: str) -> None:
@@ -291,7 +294,9 @@ def load_config(cls: type, path: str | Path | None = None,
     for dotted, raw in overrides or []:
         apply_override(data, dotted, raw)
         source = f"{source} + overrides" if source and "overrides" not in source else source or "overrides"
-    return build(cls, data, source=source)
+    cfg = build(cls, data, source=source)
+    validate(cfg, source=source)  # the defaults too: a required list left empty is named here
+    return cfg
 
 
 def to_dict(cfg: Any) -> Any:

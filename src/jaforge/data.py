@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import yaml
+
+from jaforge.errors import JaforgeError
 from jaforge.registry import did_you_mean
 
 ENV_VAR = "JAFORGE_DATA_DIR"
 
 
-class DataError(ValueError):
+class DataError(JaforgeError, ValueError):
     """A data file that does not have the layout its loader expects (names file, line, field)."""
 
 
@@ -328,6 +331,11 @@ def _count_lines(paths: list[Path]) -> tuple[int, list[int], Counter]:
     return len(lines), [len(line) for line in lines], Counter()
 
 
+def _count_catalog(paths: list[Path]) -> tuple[int, list[int], Counter]:
+    models = (yaml.safe_load(paths[0].read_text(encoding="utf-8")) or {}).get("models", [])
+    return len(models), [], Counter(m.get("family", "other") for m in models)
+
+
 def _count_warc(paths: list[Path]) -> tuple[int, list[int], Counter]:
     with gzip.open(paths[0], "rb") as handle:
         return handle.read().count(b"WARC-Type: response"), [], Counter()
@@ -376,6 +384,11 @@ CARD = [
     ("sft/chat.jsonl", "conversations", _jsonl_counter(
         lambda r: "".join(m.get("content", "") for m in r["messages"]), _user_turns)),
     ("sft/preference.jsonl", "pairs", _jsonl_counter(_texts("prompt", "chosen", "rejected"), None)),
+    ("sft/safety_ja.jsonl", "examples", _jsonl_counter(
+        lambda r: "".join(m.get("content", "") for m in r["messages"]),
+        lambda r: [r["kind"], f"{r['kind']} {r['split']}"])),
+    ("parallel/en_ja.jsonl", "pairs", _jsonl_counter(_texts("en", "ja"), lambda r: [r["split"]])),
+    ("catalog/models.yaml", "models", _count_catalog),
 ]
 
 

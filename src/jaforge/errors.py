@@ -47,20 +47,18 @@ class RunDirError(JaforgeError):
     """An output directory that another run holds, or whose saved run does not match the config."""
 
 
-# What a library raises when a file is truncated, corrupt or of the wrong kind.
-_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, RuntimeError,
-                                                 UnicodeError, KeyError, IndexError, TypeError)
-
-
 @contextlib.contextmanager
 def input_errors(path: str | Path, what: str) -> Iterator[None]:
-    """Turn a library's read error into an InputError naming `path` and what it should be."""
+    """Turn a library's read error into an InputError naming `path` and what it should be.
+
+    Wrap only the call that reads the file: libraries raise anything from OSError to a bare
+    Exception (tokenizers) for a truncated or corrupt file, so everything but MemoryError counts."""
     try:
         yield
-    except JaforgeError:
+    except (JaforgeError, MemoryError):
         raise
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise InputError(path, f"not found (expected {what})") from None
-    except _READ_ERRORS as err:
+    except Exception as err:  # noqa: BLE001 — see the docstring
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(path, f"cannot be read as {what}: {detail[:300]}") from None

@@ -83,7 +83,7 @@ def _tokenizer(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
 
     first, *rest = cfg.tokenizer.sources
     sources = [replace(first, paths=[str(root / "corpus" / "data")]), *rest]
-    return tokenizer.run(replace(cfg.tokenizer, dir=str(root / "tokenizer"), sources=sources))
+    return tokenizer.run(replace(cfg.tokenizer, output_dir=str(root / "tokenizer"), sources=sources))
 
 
 def _tokenize_data(cfg: LifecycleConfig, root: Path, results: dict) -> Any:

@@ -16,7 +16,16 @@ from conftest import write_jsonl
 
 def test_every_sft_sample_file_is_read(data_dir):
     files = {p.name for p in (data_dir / "sft").glob("*") if p.is_file()}
-    assert files == {"dolly_ja.jsonl", "chat.jsonl", "preference.jsonl"}
+    assert files == {"dolly_ja.jsonl", "chat.jsonl", "preference.jsonl", "safety_ja.jsonl"}
+
+
+def test_safety_sample_reads_as_chat_with_held_out_prompts(data_dir):
+    records = [json.loads(line) for line in open(data_dir / "sft" / "safety_ja.jsonl", encoding="utf-8")]
+    conversations = load_chat(data_dir / "sft" / "safety_ja.jsonl")
+    assert len(conversations) == len(records) >= 150
+    kinds = Counter((r["kind"], r["split"]) for r in records)
+    assert kinds[("harmful", "test")] >= 30 and kinds[("benign", "test")] >= 20
+    assert len({r["category"] for r in records}) >= 10
 
 
 def test_dolly_ja_sample_covers_every_category():

@@ -69,7 +69,7 @@ def trained(tmp_path_factory, ja_shard):
             sources = [SourceConfig(name="ja", paths=[str(ja_shard)]),
                        SourceConfig(name="en", language="en", paths=[str(EN_CLEAN)], weight=0.5)]
             run(TokenizerConfig(sources=sources, trainer=tiny_trainer(algorithm=algorithm),
-                                dir=str(out)))
+                                output_dir=str(out)))
             dirs[algorithm] = out
         return dirs[algorithm]
 

@@ -35,9 +35,9 @@ def test_recipe_trains_through_the_cli(tmp_path):
     pytest.importorskip("sentencepiece", reason="the 'tokenizer' extra is not installed")
     from jaforge.tokenizer import run
 
-    cfg = load_config(TokenizerConfig, RECIPE, [("dir", str(tmp_path / "t")),
+    cfg = load_config(TokenizerConfig, RECIPE, [("output_dir", str(tmp_path / "t")),
                                                 ("trainer.vocab_size", "2500"),
                                                 ("trainer.character_coverage", "0.98"),
                                                 ("trainer.algorithm", "bpe")])
-    stats = run(cfg)
-    assert stats["vocab_size"] == 2500 and (tmp_path / "t" / "config.yaml").exists()
+    result = run(cfg)
+    assert result.metrics["vocab_size"] == 2500 and (tmp_path / "t" / "config.yaml").exists()

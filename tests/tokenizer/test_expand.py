@@ -29,7 +29,7 @@ def base_factory(tmp_path_factory, en_clean, make_shard, ja_texts, trainer_setti
             few_ja = make_shard(out / "ja", ja_texts[:12])
             sources = [SourceConfig(name="en", language="en", paths=[str(en_clean)]),
                        SourceConfig(name="ja", paths=[str(few_ja)])]
-            train(TokenizerConfig(sources=sources, dir=str(out / "tok"),
+            train(TokenizerConfig(sources=sources, output_dir=str(out / "tok"),
                                   trainer=trainer_settings(algorithm=algorithm, vocab_size=1200)))
             made[algorithm] = out / "tok"
         return made[algorithm]
@@ -40,8 +40,8 @@ def base_factory(tmp_path_factory, en_clean, make_shard, ja_texts, trainer_setti
 def expand(base, shard, out, settings):
     cfg = ExpandConfig(base=str(base), sources=[SourceConfig(paths=[str(shard)])],
                        num_new_tokens=NEW, candidate_vocab_size=2000, trainer=settings(),
-                       dir=str(out))
-    return run(cfg)
+                       output_dir=str(out))
+    return run(cfg).metrics
 
 
 @pytest.mark.parametrize("algorithm,base_file", [("unigram", ""), ("bpe", ""),
@@ -102,4 +102,9 @@ def test_helpers():
 
 def test_base_is_required(tmp_path):
     with pytest.raises(ValueError, match="base"):
-        run(ExpandConfig(dir=str(tmp_path / "x")))
+        run(ExpandConfig(output_dir=str(tmp_path / "x")))
+
+
+def test_cjk_punctuation_and_full_width_forms_count_as_japanese():
+    assert all(is_japanese(p) for p in ["、", "。", "「」", "：", "（注）", "ですね。", "ｶﾅ"])
+    assert not any(is_japanese(p) for p in ["\u3000", "abc", "、a", "", "1"])

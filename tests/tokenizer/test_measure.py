@@ -29,10 +29,11 @@ def test_run_writes_metrics_that_match_a_direct_count(tmp_path, trained, ja_shar
     pytest.importorskip("fugashi", reason="the 'ja' extra is not installed")
     out = trained("unigram")
     cfg = MeasureConfig(tokenizer=str(out), sources=[SourceConfig(paths=[str(ja_shard)])],
-                        max_docs=60, dir=str(tmp_path / "m"))
-    result = run(cfg)
-    saved = json.loads((tmp_path / "m" / "measure.json").read_text())
-    assert saved["chars_per_token"] == result["chars_per_token"]
+                        max_docs=60, output_dir=str(tmp_path / "m"))
+    stage = run(cfg)
+    result = json.loads((tmp_path / "m" / "measure.json").read_text())
+    assert stage.metrics["chars_per_token"] == result["chars_per_token"]
+    assert stage.outputs["measure"] == str(tmp_path / "m" / "measure.json")
     assert (tmp_path / "m" / "measure.md").read_text().startswith("| text |")
     hf = load_hf(out)
     texts = ja_texts[:60]
@@ -51,7 +52,7 @@ def test_fallback_and_unknown_rates(tmp_path, trained, trainer_settings, small_s
     rare = [("ja", "😀😀")]
     with_fallback = measure_texts(load_hf(trained("unigram")), rare, morphology=False)
     assert with_fallback["byte_fallback_rate"] == 1.0 and with_fallback["tokens"] == 8
-    train(TokenizerConfig(sources=[SourceConfig(paths=[str(small_shard)])], dir=str(tmp_path / "t"),
+    train(TokenizerConfig(sources=[SourceConfig(paths=[str(small_shard)])], output_dir=str(tmp_path / "t"),
                           trainer=trainer_settings(algorithm="bpe", byte_fallback=False)))
     without = measure_texts(load_hf(tmp_path / "t"), rare + [("ja", "ニュース")], morphology=False)
     assert without["byte_fallback_rate"] == 0 and without["unknown_rate"] > 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from jaforge.errors import InputError
+
 from jaforge.tokenizer.config import SourceConfig
 from jaforge.tokenizer.sources import (cut_line, documents, repeats, shard_paths, training_lines,
                                        weighted_documents)
@@ -14,7 +16,7 @@ def test_shard_paths_finds_corpus_output_folders_files_and_globs(tmp_path, make_
     (tmp_path / "loose.jsonl").write_text('{"text": "b"}\n')
     assert [p.name for p in shard_paths([str(tmp_path / "corpus")])] == ["part-00000.jsonl.gz"]
     assert len(shard_paths([str(tmp_path / "*.jsonl"), str(tmp_path / "corpus")])) == 2
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="no shards found"):
         shard_paths([str(tmp_path / "nothing-*")])
 
 

@@ -6,6 +6,8 @@ import csv
 
 import pytest
 
+from jaforge.config import ConfigError, load_config
+
 from jaforge.tokenizer import SourceConfig, SweepConfig
 from jaforge.tokenizer.sweep import run
 
@@ -18,10 +20,12 @@ def test_sweep_writes_table_points_and_plots(tmp_path, small_shard, trainer_sett
     pytest.importorskip("matplotlib", reason="the 'plot' extra is not installed")
     cfg = SweepConfig(sources=[SourceConfig(paths=[str(small_shard)])], morphology=False,
                       trainer=trainer_settings(), vocab_sizes=[1500, 2500],
-                      algorithms=["bpe", "hf_bpe"], dir=str(tmp_path / "sweep"))
-    rows = run(cfg)
+                      algorithms=["bpe", "hf_bpe"], output_dir=str(tmp_path / "sweep"))
+    result = run(cfg)
     out = tmp_path / "sweep"
     table = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
+    rows = [{**r, "chars_per_token": float(r["chars_per_token"])} for r in table]
+    assert result.metrics["points"] == 4 and result.outputs["results"] == str(out / "results.csv")
     assert [(r["algorithm"], int(r["vocab_size"])) for r in table] == \
         [("bpe", 1500), ("bpe", 2500), ("hf_bpe", 1500), ("hf_bpe", 2500)]
     for algorithm in ("bpe", "hf_bpe"):
@@ -34,7 +38,6 @@ def test_sweep_writes_table_points_and_plots(tmp_path, small_shard, trainer_sett
 
 
 def test_unknown_algorithm_is_refused(tmp_path, small_shard):
-    cfg = SweepConfig(sources=[SourceConfig(paths=[str(small_shard)])], algorithms=["wordpiece"],
-                      dir=str(tmp_path / "s"))
-    with pytest.raises(ValueError, match="unknown algorithm 'wordpiece'"):
-        run(cfg)
+    with pytest.raises(ConfigError, match="'algorithms\\[0\\]'.*'wordpiece' is not one of"):
+        load_config(SweepConfig, None, [("sources", f"[{{paths: [{small_shard}]}}]"),
+                                        ("algorithms", "[wordpiece]")])

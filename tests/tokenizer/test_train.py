@@ -7,8 +7,12 @@ import unicodedata
 
 import pytest
 
+from jaforge.config import ConfigError, load_config
+from jaforge.errors import InputError
+
 from jaforge.tokenizer import SourceConfig, TokenizerConfig, run
 from jaforge.tokenizer.hf import load_hf
+from jaforge.tokenizer.sources import documents
 
 SKIP_REASON = "the 'tokenizer' extra (sentencepiece, tokenizers) is not installed"
 spm = pytest.importorskip("sentencepiece", reason=SKIP_REASON)
@@ -87,7 +91,7 @@ def test_spaces_runs_give_the_same_ids(tmp_path, ja_texts, trainer_settings, mak
     sources = [SourceConfig(paths=[str(make_shard(tmp_path / "ja", ja_texts[:60]))]),
                SourceConfig(name="code", language="code",
                             paths=[str(make_shard(tmp_path / "c", code))])]
-    run(TokenizerConfig(sources=sources, trainer=trainer_settings(), dir=str(tmp_path / "tok")))
+    run(TokenizerConfig(sources=sources, trainer=trainer_settings(), output_dir=str(tmp_path / "tok")))
     sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "tok" / "tokenizer.model"))
     hf = load_hf(tmp_path / "tok")
     assert any(set(p) == {"▁"} and len(p) > 2 for p in hf.get_vocab())  # whitespace-only pieces
@@ -99,7 +103,7 @@ def test_spaces_runs_give_the_same_ids(tmp_path, ja_texts, trainer_settings, mak
 def test_nfkc_normalization_matches_sentencepiece(tmp_path, small_shard, trainer_settings):
     cfg = TokenizerConfig(sources=[SourceConfig(paths=[str(small_shard)])],
                           trainer=trainer_settings(algorithm="bpe", normalization="nfkc"),
-                          dir=str(tmp_path / "tok"))
+                          output_dir=str(tmp_path / "tok"))
     run(cfg)
     sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "tok" / "tokenizer.model"))
     hf = load_hf(tmp_path / "tok")
@@ -131,7 +135,7 @@ def test_fugashi_presegmentation_keeps_pieces_inside_morphemes(tmp_path, small_s
     shares = {}
     for pre in ("none", "fugashi"):
         out = tmp_path / pre
-        run(TokenizerConfig(sources=sources, dir=str(out),
+        run(TokenizerConfig(sources=sources, output_dir=str(out),
                             trainer=trainer_settings(algorithm=algorithm, pretokenize=pre)))
         shares[pre] = measure(out, sources)["split_morpheme_share"]
         text = "形態素で区切って学習しても、符号化では区切り文字を使わない。"
@@ -141,22 +145,55 @@ def test_fugashi_presegmentation_keeps_pieces_inside_morphemes(tmp_path, small_s
 
 def test_vocabulary_too_small_for_the_characters_says_so(tmp_path, small_shard, trainer_settings):
     cfg = TokenizerConfig(sources=[SourceConfig(paths=[str(small_shard)])],
-                          trainer=trainer_settings(vocab_size=300), dir=str(tmp_path / "tok"))
-    with pytest.raises(ValueError, match="vocab_size 300 is too small"):
+                          trainer=trainer_settings(vocab_size=300), output_dir=str(tmp_path / "tok"))
+    with pytest.raises(ConfigError, match="'trainer.vocab_size': 300 is too small"):
         run(cfg)
 
 
 def test_no_sources_is_an_error(tmp_path, trainer_settings):
-    with pytest.raises(ValueError, match="no sources"):
-        run(TokenizerConfig(dir=str(tmp_path / "tok"), trainer=trainer_settings()))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="no sources"):
+        run(TokenizerConfig(output_dir=str(tmp_path / "tok"), trainer=trainer_settings()))
+    with pytest.raises(ConfigError, match="'sources'.*must have at least 1 item"):
+        load_config(TokenizerConfig, None, [("output_dir", str(tmp_path / "tok"))])
+    with pytest.raises(InputError, match="no shards found"):
         run(TokenizerConfig(sources=[SourceConfig(paths=[str(tmp_path / "missing")])],
-                            dir=str(tmp_path / "tok"), trainer=trainer_settings()))
+                            output_dir=str(tmp_path / "tok"), trainer=trainer_settings()))
 
 
 def test_english_source_only(tmp_path, trainer_settings, en_clean):
     run(TokenizerConfig(sources=[SourceConfig(name="en", language="en", paths=[str(en_clean)])],
                         trainer=trainer_settings(vocab_size=800, algorithm="bpe"),
-                        dir=str(tmp_path / "t")))
+                        output_dir=str(tmp_path / "t")))
     hf = load_hf(tmp_path / "t")
     assert len(hf.encode("the quick brown fox", add_special_tokens=False).ids) < 12
+
+
+def test_held_out_share_is_measured_not_trained_on(tmp_path, small_shard, trainer_settings):
+    cfg = TokenizerConfig(sources=[SourceConfig(paths=[str(small_shard)])], holdout_fraction=0.25,
+                          trainer=trainer_settings(vocab_size=1500), output_dir=str(tmp_path / "t"))
+    result = run(cfg)
+    total = len(list(documents([SourceConfig(paths=[str(small_shard)])])))
+    trained_on = json.loads((tmp_path / "t" / "train_stats.json").read_text())["sources"]["ja"]["documents"]
+    measured = json.loads((tmp_path / "t" / "measure.json").read_text())
+    assert trained_on + measured["documents"] == total and 0 < measured["documents"] < total / 2
+    assert result.metrics["held_out_documents"] == measured["documents"]
+    held = [t for _, t in documents(cfg.sources, holdout=0.25, part="held_out")]
+    kept = [t for _, t in documents(cfg.sources, holdout=0.25)]
+    assert not set(held) & set(kept)  # the same split every time, disjoint
+
+
+def test_bos_convention_is_written_in_the_tokenizer_config(trained):
+    config = json.loads((trained("unigram") / "tokenizer_config.json").read_text())
+    assert config["add_bos_token"] is True and config["add_eos_token"] is False
+    assert config["bos_token"] == "<s>"
+
+
+def test_a_truncated_tokenizer_json_is_an_error_naming_it(tmp_path, trained):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    text = (trained("unigram") / "tokenizer.json").read_text()
+    (broken / "tokenizer.json").write_text(text[: len(text) // 2])
+    with pytest.raises(InputError, match=f"{broken / 'tokenizer.json'}: cannot be read as a Hugging Face"):
+        load_hf(broken)
+    with pytest.raises(InputError, match="not found"):
+        load_hf(tmp_path / "nowhere")

@@ -7,18 +7,20 @@ of `jaforge tokenizer`, `tokenizer-measure`, `tokenizer-sweep` and `tokenizer-ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
+
+from annotated_types import Ge, Gt, Le, Lt, MinLen
 
 
 @dataclass
 class SourceConfig:
     name: str = "ja"
     """Name of the source, used in logs and statistics."""
-    paths: list[str] = field(default_factory=list)
+    paths: Annotated[list[str], MinLen(1)] = field(default_factory=list)
     """Shards, folders (their part-*.jsonl.gz / *.jsonl / *.parquet) or glob patterns."""
     language: Literal["ja", "en", "code"] = "ja"
     """Kind of text; morphological pre-segmentation only touches `ja` sources."""
-    weight: float = 1.0
+    weight: Annotated[float, Ge(0)] = 1.0
     """Mixture weight: each document is used `weight` times (2.0 = twice; 0.5 = every other
     document, chosen deterministically by a hash of its position)."""
     text_field: str = "text"
@@ -29,7 +31,7 @@ class SourceConfig:
 class TrainerConfig:
     algorithm: Literal["unigram", "bpe", "hf_bpe"] = "unigram"
     """`unigram` / `bpe`: SentencePiece; `hf_bpe`: Hugging Face `tokenizers` BPE trainer."""
-    vocab_size: int = 32000
+    vocab_size: Annotated[int, Ge(8)] = 32000
     """Pieces in all, special tokens, byte pieces and user-defined symbols included."""
     byte_fallback: bool = True
     """Characters outside the vocabulary become UTF-8 byte pieces <0x00>…<0xFF> (no <unk>)."""
@@ -37,46 +39,49 @@ class TrainerConfig:
     """Every digit is its own piece (numbers never merge)."""
     normalization: Literal["identity", "nfkc"] = "identity"
     """`identity` keeps text as is (decode(encode(x)) == x); `nfkc` applies Unicode NFKC."""
-    max_piece_length: int = 16
+    max_piece_length: Annotated[int, Ge(1)] = 16
     """Longest piece in characters (SentencePiece max_sentencepiece_length)."""
     user_defined_symbols: list[str] = field(default_factory=lambda: ["\n"])
     """Strings that are always one piece (newline, markup or chat tokens)."""
-    character_coverage: float = 0.9995
+    character_coverage: Annotated[float, Ge(0.98), Le(1.0)] = 0.9995
     """Share of characters the vocabulary covers; the rarest rest fall back to bytes."""
     pretokenize: Literal["none", "fugashi"] = "none"
     """`fugashi`: split Japanese text into morphemes (MeCab + unidic-lite) at training time only,
     so no piece crosses a morpheme boundary (as llm-jp-tokenizer v2 does)."""
-    max_sentence_bytes: int = 16384
+    max_sentence_bytes: Annotated[int, Ge(16)] = 16384
     """Lines longer than this (UTF-8 bytes) are cut into chunks before training."""
-    num_threads: int = 2
+    num_threads: Annotated[int, Ge(1)] = 2
     """Trainer threads."""
-    seed_sentencepiece_size: int = 1_000_000
+    seed_sentencepiece_size: Annotated[int, Ge(1)] = 1_000_000
     """Unigram: size of the seed vocabulary before pruning."""
-    model_max_length: int = 2048
+    model_max_length: Annotated[int, Ge(1)] = 2048
     """Written to tokenizer_config.json (longest sequence the model is meant for)."""
 
 
 @dataclass
 class TokenizerConfig:
-    sources: list[SourceConfig] = field(default_factory=list)
+    sources: Annotated[list[SourceConfig], MinLen(1)] = field(default_factory=list)
     """Training text: one entry per source (e.g. ja, en, code) with its mixture weight."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    dir: str = "runs/tokenizer"
+    holdout_fraction: Annotated[float, Ge(0), Lt(1)] = 0.0
+    """Share of each source's documents (chosen by a hash of their position, the same on every
+    run) kept out of training and measured with the trained tokenizer (measure.json); 0: none."""
+    output_dir: str = "runs/tokenizer"
     """Output directory: tokenizer.json, tokenizer_config.json, special_tokens_map.json,
-    tokenizer.model (SentencePiece), train_stats.json and config.yaml."""
+    tokenizer.model (SentencePiece), train_stats.json, measure.json (held-out) and config.yaml."""
 
 
 @dataclass
 class MeasureConfig:
     tokenizer: str = "runs/tokenizer"
     """A tokenizer directory, a SentencePiece .model file or an HF tokenizer.json."""
-    sources: list[SourceConfig] = field(default_factory=list)
+    sources: Annotated[list[SourceConfig], MinLen(1)] = field(default_factory=list)
     """Text to measure on (weights are ignored; every document is read once)."""
     morphology: bool = True
     """Compute fertility and split-morpheme share with fugashi (needs the `ja` extra)."""
-    max_docs: Optional[int] = None
+    max_docs: Optional[Annotated[int, Ge(1)]] = None
     """Stop after this many documents per source (None: all)."""
-    dir: str = "runs/tokenizer-measure"
+    output_dir: str = "runs/tokenizer-measure"
     """Output directory: measure.json, measure.md and config.yaml."""
 
 
@@ -88,14 +93,15 @@ class SweepConfig:
     """Text to measure on; empty: the training sources."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     """Settings shared by every point; vocab_size and algorithm come from the lists below."""
-    vocab_sizes: list[int] = field(default_factory=lambda: [8000, 16000, 32000])
+    vocab_sizes: Annotated[list[Annotated[int, Ge(8)]], MinLen(1)] = field(
+        default_factory=lambda: [8000, 16000, 32000])
     """Vocabulary sizes to train, each with every algorithm."""
-    algorithms: list[Literal["unigram", "bpe", "hf_bpe"]] = field(
+    algorithms: Annotated[list[Literal["unigram", "bpe", "hf_bpe"]], MinLen(1)] = field(
         default_factory=lambda: ["unigram"])
     """Any of unigram, bpe (SentencePiece) and hf_bpe (HF tokenizers)."""
     morphology: bool = True
     """Measure fertility with fugashi."""
-    dir: str = "runs/tokenizer-sweep"
+    output_dir: str = "runs/tokenizer-sweep"
     """Output directory: one tokenizer per point under points/, results.csv, results.md, *.png."""
 
 
@@ -105,13 +111,13 @@ class ExpandConfig:
     """Base tokenizer: a directory, an HF tokenizer.json or a SentencePiece .model file."""
     sources: list[SourceConfig] = field(default_factory=list)
     """Japanese corpus the new pieces are learned from."""
-    num_new_tokens: int = 10000
+    num_new_tokens: Annotated[int, Ge(1)] = 10000
     """Pieces to add (fewer if the candidates run out)."""
-    candidate_vocab_size: Optional[int] = None
+    candidate_vocab_size: Optional[Annotated[int, Ge(8)]] = None
     """Vocabulary trained on the corpus to draw candidates from; None: 3 × num_new_tokens."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     """Settings of the candidate training (vocab_size is replaced by candidate_vocab_size)."""
-    min_piece_chars: int = 1
+    min_piece_chars: Annotated[int, Ge(1)] = 1
     """Shortest new piece in characters (1: characters the base lacks are added too)."""
-    dir: str = "runs/tokenizer-expand"
+    output_dir: str = "runs/tokenizer-expand"
     """Output directory: the expanded tokenizer, expansion.json, expand_stats.json, config.yaml."""

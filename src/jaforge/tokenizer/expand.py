@@ -1,10 +1,11 @@
 """Add Japanese pieces to an existing tokenizer, keeping every old id: `jaforge tokenizer-expand`.
 
     jaforge tokenizer-expand --base path/to/base --num_new_tokens 10000 \
-        --sources '[{paths: [runs/corpus]}]' --dir runs/tokenizer-expand
+        --sources '[{paths: [runs/corpus]}]' --output_dir runs/tokenizer-expand
 
 As Swallow did for Llama 2: learn a vocabulary on the Japanese corpus (SentencePiece, every
-document), keep the pieces made only of Japanese characters that the base lacks, best first, and
+document), keep the pieces made only of Japanese characters (kana, kanji, CJK punctuation and
+full-width forms) that the base lacks, best first, and
 append them with new ids after the base's last id. Characters the base lacks count as pieces
 too (without them a BPE base byte-falls back and no merge can reach the longer pieces). A Unigram
 base takes each piece with its learned score; a BPE base gets one merge per longer piece,
@@ -28,21 +29,33 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jaforge.config import save_config
+from jaforge.errors import ConfigError
+from jaforge.io.atomic import write_json
+from jaforge.rundir import open_run
+from jaforge.stage_result import StageResult
 from jaforge.tokenizer.config import ExpandConfig
 from jaforge.tokenizer.hf import load_hf, parse_model, spm_to_hf, write_tokenizer_dir
-from jaforge.tokenizer.result import StageResult
+from jaforge.tokenizer.measure import measure
+from jaforge.tokenizer.train import train_sentencepiece
 
 log = logging.getLogger(__name__)
 
 JAPANESE_MARKS = set("ー々〆ヶゝゞヽヾ")
 
 
+# CJK symbols and punctuation (、。「」〜 …) and the full-width / half-width forms (：！（）ｱ …):
+# Japanese text is full of them, and a base that lacks them byte-falls back on every one.
+JAPANESE_PUNCTUATION_BLOCKS = ((0x3000, 0x303F), (0xFF00, 0xFFEF))
+
+
 def is_japanese(piece: str) -> bool:
-    """True when every character is hiragana, katakana, a CJK ideograph or a Japanese mark."""
+    """True when every character is hiragana, katakana, a CJK ideograph, a Japanese mark, CJK
+    punctuation or a full-width form (the ideographic space U+3000 excepted)."""
     for char in piece:
         name = unicodedata.name(char, "")
-        if not (char in JAPANESE_MARKS or name.startswith(("HIRAGANA", "KATAKANA", "CJK UNIFIED"))):
+        punctuation = any(lo <= ord(char) <= hi for lo, hi in JAPANESE_PUNCTUATION_BLOCKS)
+        if char == "\u3000" or not (char in JAPANESE_MARKS or punctuation or name.startswith(
+                ("HIRAGANA", "KATAKANA", "CJK UNIFIED"))):
             return False
     return bool(piece)
 
@@ -66,8 +79,6 @@ def uses_byte_level(data: dict) -> bool:
 
 def candidates(cfg: ExpandConfig) -> list[tuple[str, float]]:
     """(piece, score), best first, from a SentencePiece vocabulary trained on the corpus."""
-    from jaforge.tokenizer.train import train_sentencepiece
-
     size = cfg.candidate_vocab_size or 3 * cfg.num_new_tokens
     algorithm = cfg.trainer.algorithm if cfg.trainer.algorithm != "hf_bpe" else "unigram"
     proto = parse_model(train_sentencepiece(
@@ -225,20 +236,12 @@ def expansion_record(base: Any, expanded: Any, chosen: list, first_id: int) -> d
 
 def japanese_gain(base: Any, expanded: Any, cfg: ExpandConfig) -> dict[str, Any]:
     """Japanese characters per token with the base and the expanded tokenizer, on the corpus."""
-    from jaforge.tokenizer.measure import measure
-
     before = measure(base, cfg.sources, morphology=False)
     after = measure(expanded, cfg.sources, morphology=False)
     return {"base_chars_per_token": before["chars_per_token"],
             "expanded_chars_per_token": after["chars_per_token"],
             "chars_per_token_gain": after["chars_per_token"] / before["chars_per_token"] - 1,
             "base_tokens": before["tokens"], "expanded_tokens": after["tokens"]}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
 
 
 def expand_summary(stats: dict[str, Any]) -> str:
@@ -252,27 +255,27 @@ def expand_summary(stats: dict[str, Any]) -> str:
 def run(cfg: ExpandConfig) -> StageResult:
     """Expand `cfg.base` with Japanese pieces; writes the new tokenizer dir and expansion.json."""
     if not cfg.base:
-        raise ValueError("set `base` to the tokenizer to expand")
-    out = Path(cfg.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
+        raise ConfigError("'base': set it to the tokenizer to expand")
     base, proto, folder = load_base(cfg.base)
-    data = json.loads(base.to_str())
-    first_id = next_free_id(base, data)
-    chosen = select_pieces(base, data, candidates(cfg), cfg.num_new_tokens)
-    new_proto = expanded_spm(parse_model(proto), chosen) if proto is not None else None
-    if new_proto is not None:
-        expanded = spm_to_hf(new_proto)
-    else:
-        expanded = expanded_hf(data, chosen, first_id)
-    check_old_ids(base, expanded)
-    write_tokenizer_dir(expanded, out, cfg.trainer.model_max_length, new_proto)
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        if folder is not None and (folder / name).exists():
-            shutil.copyfile(folder / name, out / name)
-    _write_json(out / "expansion.json", expansion_record(base, expanded, chosen, first_id))
-    stats = {"requested": cfg.num_new_tokens, "added": len(chosen),
-             **japanese_gain(base, expanded, cfg)}
-    _write_json(out / "expand_stats.json", stats)
+    with open_run(cfg.output_dir, "tokenizer-expand", cfg) as out:
+        data = json.loads(base.to_str())
+        first_id = next_free_id(base, data)
+        chosen = select_pieces(base, data, candidates(cfg), cfg.num_new_tokens)
+        new_proto = expanded_spm(parse_model(proto), chosen) if proto is not None else None
+        if new_proto is not None:
+            expanded = spm_to_hf(new_proto)
+        else:
+            expanded = expanded_hf(data, chosen, first_id)
+        check_old_ids(base, expanded)
+        write_tokenizer_dir(expanded, out, cfg.trainer.model_max_length, new_proto)
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            if folder is not None and (folder / name).exists():
+                shutil.copyfile(folder / name, out / name)
+        write_json(out / "expansion.json", expansion_record(base, expanded, chosen, first_id))
+        stats = {"requested": cfg.num_new_tokens, "added": len(chosen),
+                 **japanese_gain(base, expanded, cfg)}
+        write_json(out / "expand_stats.json", stats)
     log.info("\n%s", expand_summary(stats))
-    return StageResult(stats, expand_summary(stats))
+    return StageResult("tokenizer-expand", str(out),
+                       {"tokenizer": str(out), "expansion": str(out / "expansion.json")},
+                       stats, expand_summary(stats))

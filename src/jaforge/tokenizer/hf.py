@@ -4,6 +4,9 @@
     write_tokenizer_dir(tok, "runs/tokenizer", model_proto=proto_bytes)
     tok = load_hf("runs/tokenizer")                          # dir, tokenizer.json or .model
 
+`load_hf` is the one way every stage loads a tokenizer: a missing or corrupt file is an error
+naming it.
+
 The conversion reads the model proto (pieces, scores, types, normalizer spec) and rebuilds the
 same pipeline: the model's own precompiled character map (NFKC) as normalizer, spaces → "▁"
 (with the dummy prefix only if the model has one), user-defined symbols as added tokens that are
@@ -15,11 +18,12 @@ puts "▁" in front of a text that begins with a user-defined symbol, which no H
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from jaforge.errors import InputError, input_errors
 from jaforge.extras import require
+from jaforge.io.atomic import write_bytes, write_json, write_text
 
 SPECIAL_TOKENS = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>",
                   "pad_token": "<pad>"}
@@ -120,18 +124,13 @@ def spm_to_hf(model_proto: bytes) -> Any:
     return tok
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def tokenizer_config(tok: Any, model_max_length: int) -> dict[str, Any]:
     """tokenizer_config.json for `PreTrainedTokenizerFast` (specials the vocabulary has)."""
     present = {k: v for k, v in SPECIAL_TOKENS.items() if tok.token_to_id(v) is not None}
     return {"tokenizer_class": "PreTrainedTokenizerFast", **present,
             "model_max_length": model_max_length, "clean_up_tokenization_spaces": False,
-            "add_prefix_space": False}
+            "add_prefix_space": False, "add_bos_token": tok.post_processor is not None,
+            "add_eos_token": False}
 
 
 def write_tokenizer_dir(tok: Any, out: str | Path, model_max_length: int = 2048,
@@ -139,15 +138,12 @@ def write_tokenizer_dir(tok: Any, out: str | Path, model_max_length: int = 2048,
     """tokenizer.json + tokenizer_config.json + special_tokens_map.json (+ tokenizer.model)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "tokenizer.json", tok.to_str(pretty=True))
+    write_text(out / "tokenizer.json", tok.to_str(pretty=True))
     config = tokenizer_config(tok, model_max_length)
-    _write_text(out / "tokenizer_config.json", json.dumps(config, ensure_ascii=False, indent=1))
-    specials = {k: v for k, v in config.items() if k in SPECIAL_TOKENS}
-    _write_text(out / "special_tokens_map.json", json.dumps(specials, ensure_ascii=False, indent=1))
+    write_json(out / "tokenizer_config.json", config)
+    write_json(out / "special_tokens_map.json", {k: v for k, v in config.items() if k in SPECIAL_TOKENS})
     if model_proto is not None:
-        tmp = out / "tokenizer.model.tmp"
-        tmp.write_bytes(model_proto)
-        tmp.replace(out / "tokenizer.model")
+        write_bytes(out / "tokenizer.model", model_proto)
     return out
 
 
@@ -157,8 +153,11 @@ def load_hf(path: str | Path) -> Any:
     path = Path(path)
     if path.is_dir():
         path = path / "tokenizer.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no tokenizer at {path}")
+    if not path.is_file():
+        raise InputError(path, "not found (expected a tokenizer directory, a tokenizer.json or a "
+                               "SentencePiece .model)")
     if path.suffix == ".model":
-        return spm_to_hf(path.read_bytes())
-    return tokenizers.Tokenizer.from_file(str(path))
+        with input_errors(path, "a SentencePiece model"):
+            return spm_to_hf(path.read_bytes())
+    with input_errors(path, "a Hugging Face tokenizer.json"):
+        return tokenizers.Tokenizer.from_file(str(path))

@@ -60,8 +60,9 @@ def _as_vocabulary_pieces(tok: Any, pieces: list[str]) -> Any:
     return Tokenizer.from_str(json.dumps(data))
 
 
-def train_hf_bpe(sources: list[SourceConfig], trainer: TrainerConfig, stats: dict) -> Any:
-    """A `tokenizers.Tokenizer` (BPE) trained on every line of `sources`."""
+def train_hf_bpe(sources: list[SourceConfig], trainer: TrainerConfig, stats: dict,
+                 holdout: float = 0.0) -> Any:
+    """A `tokenizers.Tokenizer` (BPE) trained on every line of `sources` (less the held-out share)."""
     from tokenizers import trainers
 
     tok = _untrained_parts(trainer)
@@ -71,7 +72,7 @@ def train_hf_bpe(sources: list[SourceConfig], trainer: TrainerConfig, stats: dic
         vocab_size=trainer.vocab_size, special_tokens=fixed, show_progress=False,
         max_token_length=trainer.max_piece_length, initial_alphabet=[WHITESPACE],
         limit_alphabet=int(alphabet_room * trainer.character_coverage) // 2 or None)
-    tok.train_from_iterator(training_lines(sources, trainer, stats), trainer=bpe_trainer)
+    tok.train_from_iterator(training_lines(sources, trainer, stats, holdout), trainer=bpe_trainer)
     tok = _as_vocabulary_pieces(tok, fixed)
     tok.pre_tokenizer = _pre_tokenizer(trainer, for_training=False)
     _, tok.decoder = pipeline_parts(add_dummy_prefix=False)

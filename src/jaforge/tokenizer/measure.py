@@ -6,7 +6,7 @@ For any tokenizer (a jaforge tokenizer dir, an HF tokenizer.json, a SentencePiec
 measured through its HF conversion with identical ids) on any shard: characters and UTF-8 bytes per
 token, fertility (tokens per fugashi/unidic morpheme), the share of morphemes that a token boundary
 cuts, the byte-fallback and unknown rates, and the share of the vocabulary used. Morphology is
-measured on `ja` sources only. Writes measure.json and measure.md into `dir`.
+measured on `ja` sources only. Writes measure.json and measure.md into `output_dir`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from jaforge.config import save_config
 from jaforge.extras import require
+from jaforge.io.atomic import write_json, write_text
+from jaforge.rundir import open_run
+from jaforge.stage_result import StageResult
 from jaforge.tokenizer.config import MeasureConfig, SourceConfig
-from jaforge.tokenizer.result import StageResult
+from jaforge.tokenizer.hf import load_hf
 from jaforge.tokenizer.sources import documents
 
 log = logging.getLogger(__name__)
@@ -137,8 +139,6 @@ def measure_texts(tok: Any, texts: Iterable[tuple[str, str]], morphology: bool =
 def measure(tokenizer: str | Path | Any, sources: list[SourceConfig], morphology: bool = True,
             max_docs: int | None = None) -> dict[str, Any]:
     """Metrics of a tokenizer (path or HF tokenizer) on every document of `sources`."""
-    from jaforge.tokenizer.hf import load_hf
-
     tok = load_hf(tokenizer) if isinstance(tokenizer, (str, Path)) else tokenizer
     texts = ((source.language, text) for source, text in documents(sources, max_docs))
     return measure_texts(tok, texts, morphology)
@@ -159,12 +159,12 @@ def metrics_table(result: dict[str, Any]) -> str:
 
 def run(cfg: MeasureConfig) -> StageResult:
     """Measure `cfg.tokenizer` on `cfg.sources`; writes measure.json and measure.md."""
-    out = Path(cfg.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    result = measure(cfg.tokenizer, cfg.sources, cfg.morphology, cfg.max_docs)
-    result["tokenizer"] = str(cfg.tokenizer)
-    (out / "measure.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), "utf-8")
-    (out / "measure.md").write_text(metrics_table(result), encoding="utf-8")
+    with open_run(cfg.output_dir, "tokenizer-measure", cfg) as out:
+        result = measure(cfg.tokenizer, cfg.sources, cfg.morphology, cfg.max_docs)
+        result["tokenizer"] = str(cfg.tokenizer)
+        write_json(out / "measure.json", result)
+        write_text(out / "measure.md", metrics_table(result))
     log.info("\n%s", metrics_table(result))
-    return StageResult(result, metrics_table(result))
+    metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+    return StageResult("tokenizer-measure", str(out), {"measure": str(out / "measure.json")},
+                       metrics, metrics_table(result))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from jaforge.data import read_jsonl
+from jaforge.errors import ConfigError, InputError, input_errors
 from jaforge.extras import require
 from jaforge.tokenizer.config import SourceConfig, TrainerConfig
 
@@ -43,15 +44,22 @@ def shard_paths(patterns: list[str]) -> list[Path]:
         else:
             found += sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
     if not found:
-        raise FileNotFoundError(f"no shards found at {patterns}")
+        raise InputError(", ".join(patterns) or "sources.paths",
+                         "no shards found (expected JSONL/Parquet files, folders of them or globs)")
     return found
 
 
 def _read_shard(path: Path, text_field: str) -> Iterator[str]:
     if path.name.endswith(".parquet"):
         pq = require("pyarrow.parquet", "parquet", "reading Parquet shards")
-        for batch in pq.ParquetFile(path).iter_batches(columns=[text_field]):
-            yield from (t for t in batch.column(0).to_pylist() if t)
+        with input_errors(path, "a Parquet file"):
+            shard = pq.ParquetFile(path)
+        if text_field not in shard.schema_arrow.names:
+            raise InputError(path, f"has no column '{text_field}' (columns: "
+                             f"{', '.join(shard.schema_arrow.names)}); set the source's text_field")
+        with input_errors(path, "a Parquet file"):
+            for batch in shard.iter_batches(columns=[text_field]):
+                yield from (t for t in batch.column(0).to_pylist() if t)
         return
     for record in read_jsonl(path):
         text = record.get(text_field)
@@ -59,19 +67,28 @@ def _read_shard(path: Path, text_field: str) -> Iterator[str]:
             yield text
 
 
-def documents(sources: list[SourceConfig], max_docs: int | None = None
-              ) -> Iterator[tuple[SourceConfig, str]]:
-    """(source, text) for every document of every source, each once, in file order."""
+def _uniform(key: str) -> float:
+    """A number in [0, 1) fixed by `key` (the same on every run and machine)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2**64
+
+
+def documents(sources: list[SourceConfig], max_docs: int | None = None, holdout: float = 0.0,
+              part: str = "train") -> Iterator[tuple[SourceConfig, str]]:
+    """(source, text) for every document of every source, each once, in file order.
+
+    With `holdout` > 0, that share of each source's documents (by a hash of the position) is
+    the `held_out` part and the rest the `train` part; `part` picks which one is read."""
     if not sources:
-        raise ValueError("no sources: give at least one `sources` entry with paths")
+        raise ConfigError("'sources': no sources; give at least one entry with paths")
     for source in sources:
         count = 0
-        for path in shard_paths(source.paths):
-            for text in _read_shard(path, source.text_field):
-                yield source, text
-                count += 1
-                if max_docs is not None and count >= max_docs:
-                    break
+        for index, text in enumerate(t for path in shard_paths(source.paths)
+                                     for t in _read_shard(path, source.text_field)):
+            held_out = holdout > 0 and _uniform(f"holdout:{source.name}:{index}") < holdout
+            if held_out != (part == "held_out"):
+                continue
+            yield source, text
+            count += 1
             if max_docs is not None and count >= max_docs:
                 break
 
@@ -83,14 +100,14 @@ def repeats(source: SourceConfig, index: int) -> int:
     fraction = source.weight - whole
     if fraction <= 0:
         return whole
-    digest = hashlib.blake2b(f"{source.name}:{index}".encode(), digest_size=8).digest()
-    return whole + (int.from_bytes(digest, "big") / 2**64 < fraction)
+    return whole + (_uniform(f"{source.name}:{index}") < fraction)
 
 
-def weighted_documents(sources: list[SourceConfig]) -> Iterator[tuple[SourceConfig, str]]:
-    """Every document, repeated or thinned by its source's weight."""
+def weighted_documents(sources: list[SourceConfig], holdout: float = 0.0
+                       ) -> Iterator[tuple[SourceConfig, str]]:
+    """Every training document, repeated or thinned by its source's weight."""
     index: dict[str, int] = {}
-    for source, text in documents(sources):
+    for source, text in documents(sources, holdout=holdout):
         i = index[source.name] = index.get(source.name, -1) + 1
         for _ in range(repeats(source, i)):
             yield source, text
@@ -129,11 +146,11 @@ class MorphemeSegmenter:
 
 
 def training_lines(sources: list[SourceConfig], trainer: TrainerConfig,
-                   stats: dict | None = None) -> Iterator[str]:
-    """Every line of every (weighted) document, pre-segmented where asked, for the trainer."""
+                   stats: dict | None = None, holdout: float = 0.0) -> Iterator[str]:
+    """Every line of every (weighted) training document, pre-segmented where asked."""
     segment = MorphemeSegmenter() if trainer.pretokenize == "fugashi" else None
     stats = {} if stats is None else stats
-    for source, text in weighted_documents(sources):
+    for source, text in weighted_documents(sources, holdout):
         counts = stats.setdefault(source.name, {"documents": 0, "lines": 0, "chars": 0})
         counts["documents"] += 1
         counts["chars"] += len(text)

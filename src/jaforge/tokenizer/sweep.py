@@ -2,23 +2,27 @@
 
     jaforge tokenizer-sweep --config recipes/tokenizer-tiny.yaml --vocab_sizes '[1000, 2000]'
 
-Each point is trained on every document of `sources` into `dir/points/<algorithm>-<vocab>/` and
+Each point is trained on every document of `sources` into `output_dir/points/<algorithm>-<vocab>/` and
 measured on `measure_sources` (default: the training sources). Writes results.csv, results.md and
-one PNG per metric (metric against vocabulary size, one line per algorithm) into `dir`.
+one PNG per metric (metric against vocabulary size, one line per algorithm) into `output_dir`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jaforge.config import save_config
 from jaforge.extras import require
+from jaforge.io.atomic import write_json, write_text
+from jaforge.rundir import open_run
+from jaforge.stage_result import StageResult
 from jaforge.tokenizer.config import SweepConfig
+from jaforge.tokenizer.hf import write_tokenizer_dir
+from jaforge.tokenizer.measure import measure
+from jaforge.tokenizer.train import train
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +35,14 @@ COLUMNS = ["algorithm", "vocab_size", "train_seconds", "tokens", "chars_per_toke
 
 def sweep_point(cfg: SweepConfig, algorithm: str, vocab_size: int) -> dict[str, Any]:
     """Train one tokenizer of the grid, write it, and measure it."""
-    from jaforge.tokenizer.hf import write_tokenizer_dir
-    from jaforge.tokenizer.measure import measure
-    from jaforge.tokenizer.train import train
-
     trainer = replace(cfg.trainer, algorithm=algorithm, vocab_size=vocab_size)
-    point_dir = Path(cfg.dir) / "points" / f"{algorithm}-{vocab_size}"
+    point_dir = Path(cfg.output_dir) / "points" / f"{algorithm}-{vocab_size}"
     tok, proto, stats = train(cfg.sources, trainer)
     write_tokenizer_dir(tok, point_dir, trainer.model_max_length, proto)
     metrics = measure(tok, cfg.measure_sources or cfg.sources, cfg.morphology)
     row = {"algorithm": algorithm, "vocab_size": vocab_size,
            "train_seconds": stats["train_seconds"], **metrics}
-    (point_dir / "measure.json").write_text(json.dumps(row, ensure_ascii=False, indent=1), "utf-8")
+    write_json(point_dir / "measure.json", row)
     return {k: row.get(k) for k in COLUMNS}
 
 
@@ -57,7 +57,7 @@ def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
         cells = [f"{v:.4f}" if isinstance(v, float) else "–" if v is None else str(v)
                  for v in (row[c] for c in COLUMNS)]
         lines.append("| " + " | ".join(cells) + " |")
-    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(out / "results.md", "\n".join(lines) + "\n")
 
 
 def plot_metrics(rows: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -90,20 +90,18 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
-def run(cfg: SweepConfig) -> list[dict[str, Any]]:
-    """Train and measure every (algorithm, vocabulary size); returns the rows of results.csv."""
-    out = Path(cfg.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    rows = []
-    for algorithm in cfg.algorithms:
-        if algorithm not in ("unigram", "bpe", "hf_bpe"):
-            raise ValueError(f"unknown algorithm '{algorithm}'; known: unigram, bpe, hf_bpe")
-        for vocab_size in cfg.vocab_sizes:
-            rows.append(sweep_point(cfg, algorithm, vocab_size))
-            log.info("sweep %s %d: %.3f chars/token", algorithm, vocab_size,
-                     rows[-1]["chars_per_token"])
-            write_tables(rows, out)  # a killed sweep still leaves the finished points
-    plot_metrics(rows, out)
-    log.info("\n%s", (out / "results.md").read_text(encoding="utf-8"))
-    return rows
+def run(cfg: SweepConfig) -> StageResult:
+    """Train and measure every (algorithm, vocabulary size); the rows are in results.csv."""
+    with open_run(cfg.output_dir, "tokenizer-sweep", cfg) as out:
+        rows = []
+        for algorithm in cfg.algorithms:
+            for vocab_size in cfg.vocab_sizes:
+                rows.append(sweep_point(cfg, algorithm, vocab_size))
+                log.info("sweep %s %d: %.3f chars/token", algorithm, vocab_size,
+                         rows[-1]["chars_per_token"])
+                write_tables(rows, out)  # a killed sweep still leaves the finished points
+        plots = plot_metrics(rows, out)
+    table = (out / "results.md").read_text(encoding="utf-8")
+    log.info("\n%s", table)
+    outputs = {"results": str(out / "results.csv"), **{p.stem: str(p) for p in plots}}
+    return StageResult("tokenizer-sweep", str(out), outputs, {"points": len(rows)}, table)

@@ -15,8 +15,11 @@ import logging
 import time
 from typing import Any
 
+from jaforge.errors import ConfigError
 from jaforge.extras import require
 from jaforge.tokenizer.config import SourceConfig, TrainerConfig
+from jaforge.tokenizer.hf import NORMAL, parse_model, spm_to_hf
+from jaforge.tokenizer.hf_bpe import train_hf_bpe
 from jaforge.tokenizer.sources import PRETOKENIZATION_DELIMITER, training_lines
 
 log = logging.getLogger(__name__)
@@ -52,8 +55,6 @@ def quantize_scores(model_proto: bytes) -> bytes:
     the rounding of float32 then picks one path or the other. With scores on a 1/16 grid every
     partial sum below 2^20 is exact in both, the tie is a real tie, and both libraries break it
     the same way (the earliest-starting last piece), so their ids agree."""
-    from jaforge.tokenizer.hf import NORMAL, parse_model
-
     proto = parse_model(model_proto)
     if proto.trainer_spec.model_type != 1:
         return model_proto
@@ -64,36 +65,40 @@ def quantize_scores(model_proto: bytes) -> bytes:
 
 
 def train_sentencepiece(sources: list[SourceConfig], trainer: TrainerConfig,
-                        stats: dict | None = None) -> bytes:
+                        stats: dict | None = None, holdout: float = 0.0) -> bytes:
     """The serialized SentencePiece model trained on every line of `sources`."""
     spm = require("sentencepiece", "tokenizer", "training SentencePiece tokenizers")
-    if not 0.98 <= trainer.character_coverage <= 1.0:
-        raise ValueError(f"character_coverage {trainer.character_coverage} is outside "
-                         f"SentencePiece's range [0.98, 1.0]")
     model = io.BytesIO()
+    lines = training_lines(sources, trainer, stats, holdout)
     try:
-        spm.SentencePieceTrainer.train(sentence_iterator=training_lines(sources, trainer, stats),
-                                       model_writer=model, **spm_arguments(trainer))
+        spm.SentencePieceTrainer.train(sentence_iterator=lines, model_writer=model,
+                                       **spm_arguments(trainer))
     except RuntimeError as err:
-        if "required_chars" in str(err):  # the corpus has more characters than the vocabulary
-            raise ValueError(f"vocab_size {trainer.vocab_size} is too small for this corpus: "
-                             f"{str(err).split(']')[-1].strip()}") from None
-        raise
+        raise _sentencepiece_error(err, trainer) from None
     return quantize_scores(model.getvalue())
 
 
-def train(sources: list[SourceConfig], trainer: TrainerConfig) -> tuple[Any, bytes | None, dict]:
-    """(HF tokenizer, SentencePiece model bytes or None, statistics) trained on `sources`."""
-    from jaforge.tokenizer.hf import spm_to_hf
+def _sentencepiece_error(err: RuntimeError, trainer: TrainerConfig) -> Exception:
+    """SentencePiece's C++ check failures, said in terms of the config keys that cause them."""
+    detail = str(err).split("]")[-1].strip() or str(err)
+    if "required_chars" in str(err) or "Vocabulary size" in str(err) or "vocab_size" in str(err):
+        return ConfigError(f"'trainer.vocab_size': {trainer.vocab_size} is too small for this "
+                           f"corpus and these settings (SentencePiece: {detail})")
+    if "no sentences" in str(err).lower() or "empty" in str(err).lower():
+        return ConfigError(f"'sources': no training text was read ({detail})")
+    return err
 
+
+def train(sources: list[SourceConfig], trainer: TrainerConfig, holdout: float = 0.0
+          ) -> tuple[Any, bytes | None, dict]:
+    """(HF tokenizer, SentencePiece model bytes or None, statistics) trained on `sources`
+    (without the held-out share, when `holdout` > 0)."""
     stats: dict[str, Any] = {"sources": {}}
     start = time.perf_counter()
     if trainer.algorithm == "hf_bpe":
-        from jaforge.tokenizer.hf_bpe import train_hf_bpe
-
-        tok, proto = train_hf_bpe(sources, trainer, stats["sources"]), None
+        tok, proto = train_hf_bpe(sources, trainer, stats["sources"], holdout), None
     else:
-        proto = train_sentencepiece(sources, trainer, stats["sources"])
+        proto = train_sentencepiece(sources, trainer, stats["sources"], holdout)
         tok = spm_to_hf(proto)
     stats["train_seconds"] = round(time.perf_counter() - start, 3)
     stats["vocab_size"] = tok.get_vocab_size()
