@@ -15,12 +15,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jaforge import pipeline
 from jaforge.config import ConfigError, describe, load_config
 from jaforge.errors import JaforgeError
+from jaforge.paths import check_input_paths
 from jaforge.registry import did_you_mean
+from jaforge.report import write_report
+from jaforge.stage_result import StageResult
 from jaforge.stages import STAGES
 
 USAGE = "usage: jaforge <stage> [--config FILE.yaml] [--key.sub VALUE ...] [--debug]"
+RUN_USAGE = "jaforge run RECIPE.yaml [--dry-run] [--key.sub VALUE ...] [--debug]"
 
 
 def parse_overrides(args: list[str]) -> tuple[str | None, list[tuple[str, str]]]:
@@ -46,32 +51,57 @@ def parse_overrides(args: list[str]) -> tuple[str | None, list[tuple[str, str]]]
 
 
 def _print_stages() -> None:
-    print(USAGE + "\n\nstages:")
+    print(USAGE + "\n       " + RUN_USAGE + "\n\nstages:")
     for name in STAGES.names():
-        print(f"  {name:<16} {STAGES.get(name).summary}")
+        print(f"  {name:<18} {STAGES.get(name).summary}")
+    print(f"  {'run':<18} a pipeline: the stages of a recipe in order, finished ones skipped")
     print("\n`jaforge <stage> --help` lists that stage's config keys.")
 
 
-def _report(result: Any) -> None:
-    """Print a stage's result: a table, a Markdown summary, or one section per lifecycle stage."""
-    import dataclasses
-    import json
+def run_stage(name: str, rest: list[str]) -> int:
+    """`jaforge <stage> …`: load the config, run the stage, print its summary."""
+    stage = STAGES.get(name)
+    config_cls = stage.config_class()
+    if any(a in ("-h", "--help") for a in rest):
+        print(f"jaforge {name}: {stage.summary}\n\nconfig keys:")
+        print("\n".join(describe(config_cls)))
+        return 0
+    config_path, overrides = parse_overrides(rest)
+    cfg = load_config(config_cls, config_path, overrides)
+    check_input_paths(cfg, source=config_path or "the command line")
+    result = stage.run(cfg)
+    print(result.markdown())
+    print(f"outputs: {Path(result.output_dir).resolve()}")
+    return 0
 
-    from jaforge.corpus.stats import CorpusStats, summary_table
-    from jaforge.lifecycle import LifecycleResult
 
-    if isinstance(result, LifecycleResult):
-        for name, stage_result in result.items():
-            print(f"## {name}\n")
-            _report(stage_result)
-    elif isinstance(result, CorpusStats):
-        print(summary_table(result))
-    elif hasattr(result, "markdown"):
+def run_pipeline(rest: list[str]) -> int:
+    """`jaforge run RECIPE [--dry-run] [--a.b value …]`."""
+    if not rest or rest[0] in ("-h", "--help"):
+        print(RUN_USAGE + "\n\n" + (pipeline.__doc__ or ""))
+        return 0
+    recipe, rest = rest[0], rest[1:]
+    dry_run = "--dry-run" in rest
+    config_path, overrides = parse_overrides([a for a in rest if a != "--dry-run"])
+    if config_path is not None:
+        raise ConfigError(f"'jaforge run' takes the recipe as its first argument; {RUN_USAGE}")
+    plan = pipeline.load_recipe(recipe, overrides)
+    if dry_run:
+        print(pipeline.plan_table(plan))
+        return 0
+    results = pipeline.execute(plan, on_result=_print_stage_result)
+    if plan.report:
+        paths = write_report(plan, results)
+        print(f"report: {paths['html'].resolve()}")
+    print(f"outputs: {plan.output_dir.resolve()}")
+    return 0
+
+
+def _print_stage_result(name: str, result: StageResult, status: str) -> None:
+    shown = "skipped: finished earlier with the same config and inputs" if status == "skip" else ""
+    print(f"## {name}{' (' + shown + ')' if shown else ''}\n")
+    if not shown:
         print(result.markdown())
-    elif dataclasses.is_dataclass(result):
-        print(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=1) + "\n")
-    elif result is not None:
-        print(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n")
 
 
 def _fail(name: str, err: BaseException, debug: bool) -> int:
@@ -107,28 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         _print_stages()
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in STAGES:
-        print(f"jaforge: unknown stage '{name}'{did_you_mean(name, STAGES.names())} "
-              f"known: {', '.join(STAGES.names())}", file=sys.stderr)
+    if name != "run" and name not in STAGES:
+        print(f"jaforge: unknown stage '{name}'{did_you_mean(name, STAGES.names() + ['run'])} "
+              f"known: {', '.join(STAGES.names())}, run", file=sys.stderr)
         return 2
-    config_cls, run = STAGES.get(name).load()
-    if any(a in ("-h", "--help") for a in rest):
-        print(f"jaforge {name}: {STAGES.get(name).summary}\n\nconfig keys:")
-        print("\n".join(describe(config_cls)))
-        return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        config_path, overrides = parse_overrides(rest)
-        cfg = load_config(config_cls, config_path, overrides)
-        result = run(cfg)
+        return run_pipeline(rest) if name == "run" else run_stage(name, rest)
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 — the one place errors become messages
         return _fail(name, err, debug)
-    _report(result)
-    out = (getattr(getattr(cfg, "output", None), "dir", None) or getattr(cfg, "dir", None)
-           or getattr(cfg, "out_dir", None) or getattr(cfg, "output_dir", None))
-    if out:
-        print(f"outputs: {Path(out).resolve()}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ into the run directory.
 from __future__ import annotations
 
 import ast
+import contextvars
 import dataclasses
 import inspect
 import math
@@ -31,6 +32,7 @@ from yaml.constructor import ConstructorError
 
 from jaforge.errors import ConfigError
 from jaforge.io.atomic import write_yaml
+from jaforge.paths import resolve_paths
 from jaforge.registry import did_you_mean
 
 __all__ = ["ConfigError", "build", "load_config", "load_yaml", "yaml_value", "save_config",
@@ -112,9 +114,20 @@ def read_config_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     return deep_merge(merged, data)
 
 
-def build(cls: type, data: Any, where: str = "", source: str = "") -> Any:
-    """Build an instance of dataclass `cls` from plain data, checking keys, types and ranges."""
-    return _coerce(cls, data, where, source)
+REFERENCE = re.compile(r"\$\{[^}]+\}")
+_references_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("references", default=False)
+
+
+def build(cls: type, data: Any, where: str = "", source: str = "", references: bool = False) -> Any:
+    """Build an instance of dataclass `cls` from plain data, checking keys, types and ranges.
+
+    With `references`, a `${stage.output}` string passes any type check (a pipeline's config
+    before the stage it names has run)."""
+    token = _references_allowed.set(references)
+    try:
+        return _coerce(cls, data, where, source)
+    finally:
+        _references_allowed.reset(token)
 
 
 def _fail(where: str, source: str, message: str) -> ConfigError:
@@ -147,6 +160,8 @@ def _build_dataclass(cls: type, data: Any, where: str, source: str) -> Any:
 
 
 def _coerce(tp: Any, value: Any, where: str, source: str) -> Any:
+    if isinstance(value, str) and _references_allowed.get() and REFERENCE.search(value):
+        return value
     if typing.get_origin(tp) is Annotated:
         base, *metadata = typing.get_args(tp)
         value = _coerce(base, value, where, source)
@@ -290,7 +305,7 @@ def load_config(cls: type, path: str | Path | None = None,
     source = ""
     if path is not None:
         source = str(path)
-        data = read_config_file(path)
+        data = resolve_paths(cls, read_config_file(path), Path(path).parent)
     for dotted, raw in overrides or []:
         apply_override(data, dotted, raw)
         source = f"{source} + overrides" if source and "overrides" not in source else source or "overrides"

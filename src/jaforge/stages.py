@@ -1,52 +1,96 @@
-"""The stages the `jaforge` command runs: name → (config class, run function, one-line summary).
+"""The stages the `jaforge` command and pipelines run: name → module, config class, one-line summary.
 
-Stages are imported only when chosen, so `jaforge --help` stays fast and light.
+Every stage module has a config dataclass and `run(cfg) -> StageResult`; it may also have
+`estimate(cfg) -> dict` (parameters, FLOPs, memory) for a pipeline's `--dry-run` plan. A stage's
+module is imported only when that stage is used: stages need optional extras (torch for training,
+sentencepiece for tokenizers) that a machine running only the corpus stage does not have.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 from jaforge.registry import Registry
+from jaforge.stage_result import StageResult
 
 
 @dataclass(frozen=True)
 class Stage:
+    name: str
     module: str
     config: str
     summary: str
 
-    def load(self) -> tuple[type, Callable[[Any], Any]]:
-        module = importlib.import_module(self.module)
-        return getattr(module, self.config), module.run
+    def load_module(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    def config_class(self) -> type:
+        return getattr(self.load_module(), self.config)
+
+    def load(self) -> tuple[type, Any]:
+        module = self.load_module()
+        return getattr(module, self.config), self.run
+
+    def run(self, cfg: Any) -> StageResult:
+        result = self.load_module().run(cfg)
+        return result if isinstance(result, StageResult) else _as_stage_result(self.name, cfg, result)
+
+    def estimate(self, cfg: Any) -> dict[str, Any]:
+        estimate = getattr(self.load_module(), "estimate", None)
+        return estimate(cfg) if estimate is not None else {}
+
+
+def _as_stage_result(name: str, cfg: Any, result: Any) -> StageResult:
+    """A stage still returning its own type (being moved to StageResult)."""
+    if hasattr(result, "to_json") and hasattr(result, "markdown"):
+        data = result.to_json()
+    elif dataclasses.is_dataclass(result):
+        data = dataclasses.asdict(result)
+    else:
+        data = dict(result) if isinstance(result, dict) else {}
+    metrics = {k: v for k, v in data.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    summary = result.markdown() if hasattr(result, "markdown") else json.dumps(
+        data, ensure_ascii=False, indent=1, default=str)
+    return StageResult(name, str(getattr(cfg, "output_dir", "")), {}, metrics, summary)
 
 
 STAGES: Registry[Stage] = Registry("stage")
-STAGES.register("corpus")(Stage("jaforge.corpus", "CorpusConfig",
-                                "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards"))
-STAGES.register("tokenizer")(Stage("jaforge.tokenizer", "TokenizerConfig",
-                                   "train a SentencePiece/BPE tokenizer on every document of the corpus shards"))
-STAGES.register("tokenizer-measure")(Stage("jaforge.tokenizer.measure", "MeasureConfig",
-                                           "chars/token, fertility, byte-fallback and unknown rates of a tokenizer"))
-STAGES.register("tokenizer-sweep")(Stage("jaforge.tokenizer.sweep", "SweepConfig",
-                                         "train and measure several vocabulary sizes; table and plots"))
-STAGES.register("tokenizer-expand")(Stage("jaforge.tokenizer.expand", "ExpandConfig",
-                                          "add Japanese pieces to a base tokenizer, old ids unchanged"))
-STAGES.register("tokenize-data")(Stage("jaforge.train.tokenize_data", "TokenizeDataConfig",
-                                       "corpus shards → token shards (memmap + index, held-out validation)"))
-STAGES.register("pretrain")(Stage("jaforge.train", "PretrainConfig",
-                                  "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)"))
-STAGES.register("explore")(Stage("jaforge.explore", "ExploreConfig",
-                                 "small-model studies: sweeps under budget rules, fits, report"))
-STAGES.register("eval")(Stage("jaforge.eval", "EvalConfig",
-                              "k-shot JGLUE scoring (lm-eval parity), JSQuAD generation, perplexity"))
-STAGES.register("sft")(Stage("jaforge.sft", "SFTConfig",
-                             "instruction tuning (LoRA or full; SFT or DPO) with data mixtures; before/after tables"))
-STAGES.register("sft-merge")(Stage("jaforge.sft.merge", "MergeConfig",
-                                   "fold an sft run's LoRA adapter into its base model (jaforge + HF)"))
-STAGES.register("lifecycle")(Stage("jaforge.lifecycle", "LifecycleConfig",
-                                   "the whole pipeline on one config, stage after stage (the main job)"))
-STAGES.register("export")(Stage("jaforge.model.export", "ExportConfig",
-                                "jaforge model/checkpoint → Hugging Face Llama directory (+ tokenizer)"))
+
+
+def _register(name: str, module: str, config: str, summary: str) -> None:
+    STAGES.register(name)(Stage(name, module, config, summary))
+
+
+_register("corpus", "jaforge.corpus", "CorpusConfig",
+          "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards")
+_register("tokenizer", "jaforge.tokenizer", "TokenizerConfig",
+          "train a SentencePiece/BPE tokenizer on every document of the corpus shards")
+_register("tokenizer-measure", "jaforge.tokenizer.measure", "MeasureConfig",
+          "chars/token, fertility, byte-fallback and unknown rates of a tokenizer")
+_register("tokenizer-sweep", "jaforge.tokenizer.sweep", "SweepConfig",
+          "train and measure several vocabulary sizes; table and plots")
+_register("tokenizer-expand", "jaforge.tokenizer.expand", "ExpandConfig",
+          "add Japanese pieces to a base tokenizer, old ids unchanged")
+_register("tokenize-data", "jaforge.train.tokenize_data", "TokenizeDataConfig",
+          "corpus shards → token shards (memmap + index, held-out validation)")
+_register("pretrain", "jaforge.train", "PretrainConfig",
+          "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)")
+_register("explore", "jaforge.explore", "ExploreConfig",
+          "small-model studies: sweeps under budget rules, fits, report")
+_register("eval", "jaforge.eval", "EvalConfig",
+          "k-shot JGLUE scoring (lm-eval parity), JSQuAD generation, perplexity")
+_register("sft", "jaforge.sft", "SFTConfig",
+          "instruction tuning (LoRA or full; SFT or DPO) with data mixtures; before/after tables")
+_register("sft-merge", "jaforge.sft.merge", "MergeConfig",
+          "fold an sft run's LoRA adapter into its base model (jaforge + HF)")
+_register("lifecycle", "jaforge.lifecycle", "LifecycleConfig",
+          "the whole pipeline on one config, stage after stage (the main job)")
+_register("generate", "jaforge.use", "GenerateConfig",
+          "continuations of prompts (command line or JSONL) by a jaforge or HF model → JSONL")
+_register("export", "jaforge.model.export", "ExportConfig",
+          "jaforge model/checkpoint → Hugging Face Llama directory (+ tokenizer)")

@@ -4,6 +4,7 @@ into a Hugging Face directory (and refuses non-Llama models by switch name)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ pytest.importorskip("safetensors", reason="checkpoints need the hf extra (pip in
 
 from jaforge.config import load_config  # noqa: E402
 from jaforge.model import Transformer, load_model, save_model  # noqa: E402
+from jaforge.errors import InputError  # noqa: E402
+from jaforge.model.card import ModelCardConfig  # noqa: E402
 from jaforge.model.export import ExportConfig, run  # noqa: E402
 from jaforge.model.hf import HFExportError  # noqa: E402
 
@@ -63,8 +66,9 @@ def test_export_stage_writes_a_transformers_directory(tmp_path):
     randomize(model)
     save_model(model, cfg, tmp_path / "ckpt")
     stage_cfg = load_config(ExportConfig, overrides=[("checkpoint", str(tmp_path / "ckpt")),
-                                                     ("out_dir", str(tmp_path / "hf"))])
-    out = run(stage_cfg)
+                                                     ("output_dir", str(tmp_path / "hf")),
+                                                     ("card.license", "apache-2.0")])
+    out = Path(run(stage_cfg).output_dir)
     assert {"model.safetensors", "config.json", "config.yaml"} <= {p.name for p in out.iterdir()}
     hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
     x = torch.randint(0, 64, (2, 10))
@@ -76,14 +80,17 @@ def test_export_stage_refuses_a_non_llama_model_by_switch(tmp_path):
     cfg = tiny(position="alibi")
     save_model(Transformer(cfg), cfg, tmp_path / "ckpt")
     with pytest.raises(HFExportError, match="position='alibi'"):
-        run(ExportConfig(checkpoint=str(tmp_path / "ckpt"), out_dir=str(tmp_path / "hf")))
+        run(ExportConfig(checkpoint=str(tmp_path / "ckpt"), output_dir=str(tmp_path / "hf"),
+                         card=ModelCardConfig(license="mit")))
     assert not (tmp_path / "hf").exists()
 
 
 def test_export_stage_finds_the_model_inside_a_pretrain_directory(tmp_path):
     cfg = tiny()
     save_model(Transformer(cfg), cfg, tmp_path / "run" / "model")
-    out = run(ExportConfig(checkpoint=str(tmp_path / "run"), out_dir=str(tmp_path / "hf")))
+    out = Path(run(ExportConfig(checkpoint=str(tmp_path / "run"), output_dir=str(tmp_path / "hf"),
+                                card=ModelCardConfig(license="mit"))).output_dir)
     assert (out / "config.json").exists()
-    with pytest.raises(FileNotFoundError, match="model_config.json"):
-        run(ExportConfig(checkpoint=str(tmp_path / "nothing"), out_dir=str(tmp_path / "hf2")))
+    with pytest.raises(InputError, match="model_config.json"):
+        run(ExportConfig(checkpoint=str(tmp_path / "nothing"), output_dir=str(tmp_path / "hf2"),
+                         card=ModelCardConfig(license="mit")))

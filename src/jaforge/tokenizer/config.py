@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Optional
 
-from annotated_types import Ge, Gt, Le, Lt, MinLen
+from annotated_types import Ge, Le, Lt, MinLen
+
+from jaforge.paths import InputPath
 
 
 @dataclass
 class SourceConfig:
     name: str = "ja"
     """Name of the source, used in logs and statistics."""
-    paths: Annotated[list[str], MinLen(1)] = field(default_factory=list)
+    paths: Annotated[list[InputPath], MinLen(1)] = field(default_factory=list)
     """Shards, folders (their part-*.jsonl.gz / *.jsonl / *.parquet) or glob patterns."""
     language: Literal["ja", "en", "code"] = "ja"
     """Kind of text; morphological pre-segmentation only touches `ja` sources."""
@@ -73,7 +75,7 @@ class TokenizerConfig:
 
 @dataclass
 class MeasureConfig:
-    tokenizer: str = "runs/tokenizer"
+    tokenizer: InputPath = "runs/tokenizer"
     """A tokenizer directory, a SentencePiece .model file or an HF tokenizer.json."""
     sources: Annotated[list[SourceConfig], MinLen(1)] = field(default_factory=list)
     """Text to measure on (weights are ignored; every document is read once)."""
@@ -107,7 +109,7 @@ class SweepConfig:
 
 @dataclass
 class ExpandConfig:
-    base: str = ""
+    base: InputPath = ""
     """Base tokenizer: a directory, an HF tokenizer.json or a SentencePiece .model file."""
     sources: list[SourceConfig] = field(default_factory=list)
     """Japanese corpus the new pieces are learned from."""
