@@ -37,19 +37,33 @@ def _covers_japanese(path: str) -> bool:
         charmap = ft2font.FT2Font(path).get_charmap()
     except (OSError, RuntimeError, ValueError):
         return False
-    return all(ord(c) in charmap for c in JAPANESE_PROBE)
+    return all(ord(c) in charmap for c in JAPANESE_PROBE + "Aa1")
+
+
+def _register_new_system_fonts(font_manager: Any) -> None:
+    """Add fonts installed after matplotlib cached its font list (it never rescans by itself)."""
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
 
 
 @functools.lru_cache(maxsize=1)
 def japanese_font() -> Optional[str]:
-    """The family name of an installed font with Japanese glyphs, or None."""
+    """The family name of an installed font with Japanese (and Latin) glyphs, or None."""
     require("matplotlib", "plot", "figures")
     from matplotlib import font_manager
 
-    fonts = font_manager.fontManager.ttflist
-    by_name = {f.name: f for f in fonts}
+    _register_new_system_fonts(font_manager)
+    fonts = [f for f in font_manager.fontManager.ttflist if "Last Resort" not in f.name]
+    by_name: dict[str, list[str]] = {}
+    for font in fonts:
+        by_name.setdefault(font.name, []).append(font.fname)
     for name in PREFERRED:
-        if name in by_name and _covers_japanese(by_name[name].fname):
+        if any(_covers_japanese(path) for path in by_name.get(name, [])):
             return name
     for font in sorted(fonts, key=lambda f: f.name):
         if _covers_japanese(font.fname):
