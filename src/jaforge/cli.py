@@ -71,7 +71,8 @@ def run_stage(name: str, rest: list[str]) -> int:
     check_input_paths(cfg, source=config_path or "the command line")
     result = stage.run(cfg)
     print(result.markdown())
-    print(f"outputs: {Path(result.output_dir).resolve()}")
+    if result.output_dir:
+        print(f"outputs: {Path(result.output_dir).resolve()}")
     return 0
 
 

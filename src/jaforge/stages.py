@@ -92,5 +92,7 @@ _register("lifecycle", "jaforge.lifecycle", "LifecycleConfig",
           "the whole pipeline on one config, stage after stage (the main job)")
 _register("generate", "jaforge.use", "GenerateConfig",
           "continuations of prompts (command line or JSONL) by a jaforge or HF model → JSONL")
+_register("chat", "jaforge.use.chat", "ChatConfig",
+          "talk to a model in the terminal: its chat template, streamed replies, /reset, /exit")
 _register("export", "jaforge.model.export", "ExportConfig",
           "jaforge model/checkpoint → Hugging Face Llama directory (+ tokenizer)")
