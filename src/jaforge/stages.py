@@ -94,5 +94,7 @@ _register("generate", "jaforge.use", "GenerateConfig",
           "continuations of prompts (command line or JSONL) by a jaforge or HF model → JSONL")
 _register("chat", "jaforge.use.chat", "ChatConfig",
           "talk to a model in the terminal: its chat template, streamed replies, /reset, /exit")
+_register("catalog", "jaforge.catalog", "CatalogConfig",
+          "Japanese open base models: family, size, vocabulary, licence; what jaforge can do with each")
 _register("export", "jaforge.model.export", "ExportConfig",
           "jaforge model/checkpoint → Hugging Face Llama directory (+ tokenizer)")
