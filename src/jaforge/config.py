@@ -68,6 +68,15 @@ def yaml_value(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
+def yaml_error_text(path: str | Path, err: yaml.YAMLError) -> str:
+    """`file:line: not valid YAML: what` from a PyYAML error."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    problem = " ".join(str(getattr(err, "problem", None) or err).split())
+    context = getattr(err, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({' '.join(context.split())})" if context else "")
+
+
 def load_yaml(path: str | Path) -> Any:
     """Read a YAML file with jaforge's rules; errors name the file (and line)."""
     try:
@@ -78,7 +87,7 @@ def load_yaml(path: str | Path) -> Any:
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())}") from None
+        raise ConfigError(yaml_error_text(path, err)) from None
 
 
 def deep_merge(base: dict, over: dict) -> dict:

@@ -47,7 +47,7 @@ def test_saving_over_a_checkpoint_replaces_it_whole(tmp_path):
 
 
 def test_load_model_names_what_is_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model_config.json"):
+    with pytest.raises(InputError, match="model_config.json"):
         load_model(tmp_path)
     cfg = tiny()
     save_model(Transformer(cfg), cfg, tmp_path)

@@ -19,6 +19,7 @@ from typing import Union
 import torch
 
 from jaforge.config import build
+from jaforge.errors import InputError, input_errors
 from jaforge.extras import require
 from jaforge.model.config import ModelConfig
 from jaforge.model.transformer import Transformer
@@ -61,9 +62,11 @@ def load_config(directory: Union[str, Path]) -> ModelConfig:
     """The ModelConfig saved in `directory`."""
     path = Path(directory) / CONFIG_NAME
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: not a jaforge model directory "
-                                f"(expected {WEIGHTS_NAME} + {CONFIG_NAME})")
-    return build(ModelConfig, json.loads(path.read_text("utf-8")), source=str(path))
+        raise InputError(path, f"not found: not a jaforge model directory (expected {WEIGHTS_NAME} "
+                               f"+ {CONFIG_NAME})")
+    with input_errors(path, "a jaforge model_config.json"):
+        data = json.loads(path.read_text("utf-8"))
+    return build(ModelConfig, data, source=str(path))
 
 
 def load_model(directory: Union[str, Path], device: Union[str, torch.device] = "cpu"
@@ -72,10 +75,12 @@ def load_model(directory: Union[str, Path], device: Union[str, torch.device] = "
     safetensors_torch = require("safetensors.torch", "hf", "loading model weights")
     cfg = load_config(directory)
     model = Transformer(cfg)
-    state = safetensors_torch.load_file(str(Path(directory) / WEIGHTS_NAME), device=str(device))
+    weights = Path(directory) / WEIGHTS_NAME
+    with input_errors(weights, "safetensors weights"):
+        state = safetensors_torch.load_file(str(weights), device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not (k == TIED_HEAD and cfg.tie_embeddings)]
     if missing or unexpected:
-        raise ValueError(f"{directory}: weights do not match the config; missing {missing}, "
-                         f"unexpected {unexpected}")
+        raise InputError(weights, f"the weights do not match {CONFIG_NAME}; missing {missing[:5]}, "
+                                  f"unexpected {unexpected[:5]}")
     return model.to(device), cfg

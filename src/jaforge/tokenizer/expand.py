@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jaforge.errors import ConfigError
+from jaforge.errors import ConfigError, input_errors
 from jaforge.io.atomic import write_json
 from jaforge.rundir import open_run
 from jaforge.stage_result import StageResult
@@ -212,8 +212,9 @@ def load_base(base: str) -> tuple[Any, bytes | None, Path | None]:
     if path.is_dir() and (path / "tokenizer.model").exists():
         path = path / "tokenizer.model"
     if path.suffix == ".model":
-        proto = path.read_bytes()
-        return spm_to_hf(proto), proto, folder
+        proto = path.read_bytes() if path.is_file() else b""
+        with input_errors(path, "a SentencePiece model"):
+            return spm_to_hf(proto), proto, folder
     return load_hf(path), None, folder if folder else path.parent
 
 

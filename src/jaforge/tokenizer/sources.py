@@ -61,10 +61,11 @@ def _read_shard(path: Path, text_field: str) -> Iterator[str]:
             for batch in shard.iter_batches(columns=[text_field]):
                 yield from (t for t in batch.column(0).to_pylist() if t)
         return
-    for record in read_jsonl(path):
-        text = record.get(text_field)
-        if isinstance(text, str) and text:
-            yield text
+    with input_errors(path, "JSON lines"):
+        for record in read_jsonl(path):
+            text = record.get(text_field)
+            if isinstance(text, str) and text:
+                yield text
 
 
 def _uniform(key: str) -> float:

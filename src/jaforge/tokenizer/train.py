@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from jaforge.errors import ConfigError
 from jaforge.extras import require
@@ -69,13 +69,39 @@ def train_sentencepiece(sources: list[SourceConfig], trainer: TrainerConfig,
     """The serialized SentencePiece model trained on every line of `sources`."""
     spm = require("sentencepiece", "tokenizer", "training SentencePiece tokenizers")
     model = io.BytesIO()
-    lines = training_lines(sources, trainer, stats, holdout)
+    lines = GuardedLines(training_lines(sources, trainer, stats, holdout))
     try:
         spm.SentencePieceTrainer.train(sentence_iterator=lines, model_writer=model,
                                        **spm_arguments(trainer))
     except RuntimeError as err:
+        lines.reraise()
         raise _sentencepiece_error(err, trainer) from None
+    lines.reraise()
     return quantize_scores(model.getvalue())
+
+
+class GuardedLines:
+    """An iterator SentencePiece reads from C++, which turns any exception raised inside it into
+    "RuntimeError: INTERNAL: …": keep the original (an input error naming its file) to re-raise."""
+
+    def __init__(self, lines: Iterator[str]):
+        self.lines, self.error = lines, None
+
+    def __iter__(self) -> "GuardedLines":
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self.lines)
+        except StopIteration:
+            raise
+        except Exception as err:  # noqa: BLE001 — re-raised by reraise()
+            self.error = err
+            raise StopIteration from None
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _sentencepiece_error(err: RuntimeError, trainer: TrainerConfig) -> Exception:

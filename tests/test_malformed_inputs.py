@@ -1,0 +1,252 @@
+"""Bad input, every stage: a non-zero exit, one message that names the file (and line) or the config
+key, no traceback, and nothing valid lost.
+
+Each case writes what it needs into a temporary directory, runs `jaforge.cli.main` in this process
+(imports are shared, so hundreds of cases take seconds, not minutes), and checks the exit code, the
+message on stderr, that no traceback was printed, and that the files the case declares valuable
+are byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from jaforge.cli import main
+from jaforge.stages import STAGES
+
+from conftest import DATA
+
+
+@dataclass
+class Case:
+    id: str
+    argv: list[str]
+    """Command-line words; `{tmp}` is the case's directory, `{data}` the embedded data."""
+    message: str
+    """A regex the one-line error must match (it names the file, line or key)."""
+    exit_codes: tuple[int, ...] = (1, 2)
+    setup: Callable[[Path], None] = lambda tmp: None
+    keep: list[str] = field(default_factory=list)
+    """Files under {tmp} that must be unchanged afterwards (nothing valid lost)."""
+
+
+def write(path: Path, content: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+
+
+def files(**contents: str | bytes) -> Callable[[Path], None]:
+    """A setup that writes each `name=content` (name `a__b` is the path a/b)."""
+    def setup(tmp: Path) -> None:
+        for name, content in contents.items():
+            write(tmp / name.replace("__", "/"), content)
+    return setup
+
+
+def digest(path: Path) -> str:
+    if path.is_dir():
+        return hashlib.sha256("".join(digest(p) + p.name for p in sorted(path.rglob("*")) if p.is_file())
+                              .encode()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- config
+
+STAGE_NAMES = sorted(n for n in STAGES.names() if n not in ("lifecycle",))
+
+
+def config_cases() -> list[Case]:
+    """Every stage: an unknown key, a missing or broken config file, duplicate keys, bad structure."""
+    cases = []
+    for stage in STAGE_NAMES:
+        cases += [
+            Case(f"{stage}-unknown-key", [stage, "--no_such_key", "1"], r"'no_such_key'.*unknown key", (2,)),
+            Case(f"{stage}-missing-config", [stage, "--config", "{tmp}/absent.yaml"],
+                 r"config file not found: .*absent\.yaml", (2,)),
+            Case(f"{stage}-duplicate-yaml-key", [stage, "--config", "{tmp}/c.yaml"],
+                 r"c\.yaml:2: not valid YAML: the key 'a' is given twice \(lines 1 and 2\)", (2,),
+                 files(**{"c.yaml": "a: 1\na: 2\n"})),
+            Case(f"{stage}-invalid-yaml", [stage, "--config", "{tmp}/c.yaml"],
+                 r"c\.yaml:2: not valid YAML", (2,), files(**{"c.yaml": "a: [1, 2\nb: 3\n"})),
+            Case(f"{stage}-list-at-top", [stage, "--config", "{tmp}/c.yaml"],
+                 r"c\.yaml: the top level must be a mapping", (2,), files(**{"c.yaml": "- 1\n- 2\n"})),
+            Case(f"{stage}-base-cycle", [stage, "--config", "{tmp}/a.yaml"], r"'base' makes a cycle", (2,),
+                 files(**{"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"})),
+            Case(f"{stage}-dangling-option", [stage, "--output_dir"], r"'--output_dir' needs a value", (2,)),
+            Case(f"{stage}-not-utf8-config", [stage, "--config", "{tmp}/c.yaml"], r"c\.yaml: not UTF-8",
+                 (2,), files(**{"c.yaml": "a: 1\n".encode("utf-16")})),
+        ]
+    return cases
+
+
+RANGES = [  # (stage, key, bad value, what the message says)
+    ("tokenizer", "trainer.vocab_size", "0", ">= 8"),
+    ("tokenizer", "trainer.num_threads", "-1", ">= 1"),
+    ("tokenizer", "trainer.character_coverage", "1.5", "<= 1.0"),
+    ("tokenizer", "holdout_fraction", "1.0", "< 1"),
+    ("tokenizer", "sources", "[]", "at least 1 item"),
+    ("tokenizer", "sources", "[{name: ja, paths: []}]", "at least 1 item"),
+    ("tokenizer", "sources", "[{paths: [x], weight: -1}]", ">= 0"),
+    ("tokenizer-measure", "max_docs", "0", ">= 1"),
+    ("tokenizer-sweep", "vocab_sizes", "[]", "at least 1 item"),
+    ("tokenizer-sweep", "vocab_sizes", "[1000, 4]", ">= 8"),
+    ("tokenizer-expand", "num_new_tokens", "0", ">= 1"),
+    ("tokenizer-expand", "min_piece_chars", "0", ">= 1"),
+    ("export", "generation.max_new_tokens", "0", ">= 1"),
+    ("export", "generation.top_p", "1.5", "<= 1"),
+    ("generate", "limit", "0", ">= 1"),
+    ("catalog", "max_params", "-1", "> 0"),
+    ("tokenizer", "trainer.algorithm", "wordpiece", "not one of"),
+    ("tokenizer", "trainer.vocab_size", "many", "expected int"),
+    ("tokenizer", "trainer.character_coverage", ".nan", "expected float|finite"),
+    ("export", "dtype", "fp8", "not one of"),
+]
+
+
+def range_cases() -> list[Case]:
+    return [Case(f"{stage}-{key}={value}", [stage, f"--{key}", value],
+                 rf"'{key.split('.')[0]}[^']*'.*({what})", (2,)) for stage, key, value, what in RANGES]
+
+
+# ------------------------------------------------------------------------------- input files
+
+def tokenizer_cases() -> list[Case]:
+    good = json.dumps({"id": 1, "text": "日本語の文章です。" * 20}, ensure_ascii=False) + "\n"
+    return [
+        Case("tokenizer-missing-input", ["tokenizer", "--sources", "[{paths: [{tmp}/none.jsonl]}]",
+                                         "--output_dir", "{tmp}/out"], r"input not found.*'sources\[0\].paths\[0\]'"),
+        Case("tokenizer-truncated-gz", ["tokenizer", "--sources", "[{paths: [{tmp}/t.jsonl.gz]}]",
+                                        "--trainer.vocab_size", "300", "--output_dir", "{tmp}/out"],
+             r"t\.jsonl\.gz", setup=lambda tmp: write(tmp / "t.jsonl.gz", gzip.compress(good.encode() * 50)[:200]),
+             keep=["t.jsonl.gz"]),
+        Case("tokenizer-malformed-jsonl", ["tokenizer", "--sources", "[{paths: [{tmp}/t.jsonl]}]",
+                                           "--trainer.vocab_size", "300", "--output_dir", "{tmp}/out"],
+             r"t\.jsonl:2", setup=files(**{"t.jsonl": good + "{not json\n"}), keep=["t.jsonl"]),
+        Case("tokenizer-vocab-too-small", ["tokenizer", "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]",
+                                           "--trainer.vocab_size", "100", "--output_dir", "{tmp}/out"],
+             r"'trainer.vocab_size': 100 is too small", (2,)),
+        Case("tokenizer-parquet-without-text", ["tokenizer", "--sources", "[{paths: [{tmp}/t.parquet]}]",
+                                                "--output_dir", "{tmp}/out"],
+             r"t\.parquet: has no column 'text'", setup=_parquet_without_text, keep=["t.parquet"]),
+        Case("measure-truncated-tokenizer", ["tokenizer-measure", "--tokenizer", "{tmp}/tok",
+                                             "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]",
+                                             "--output_dir", "{tmp}/out"],
+             r"tok/tokenizer\.json: cannot be read as a Hugging Face tokenizer\.json",
+             setup=files(**{"tok__tokenizer.json": '{"version": "1.0", "model": {"type": "Uni'}),
+             keep=["tok"]),
+        Case("measure-missing-tokenizer", ["tokenizer-measure", "--tokenizer", "{tmp}/nothing",
+                                           "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]"],
+             r"input not found.*'tokenizer': .*nothing"),
+        Case("expand-corrupt-spm-model", ["tokenizer-expand", "--base", "{tmp}/base.model",
+                                          "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]",
+                                          "--output_dir", "{tmp}/out"],
+             r"base\.model: cannot be read as a SentencePiece model",
+             setup=files(**{"base.model": b"\x0a\x05not a model proto\xff\xff"}), keep=["base.model"]),
+        Case("expand-no-base", ["tokenizer-expand", "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]"],
+             r"'base'", (2,)),
+    ]
+
+
+def _parquet_without_text(tmp: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"body": ["日本語です。"] * 5}), tmp / "t.parquet")
+
+
+def model_file_cases() -> list[Case]:
+    """Export / generate: missing, truncated or corrupt model and tokenizer files."""
+    return [
+        Case("export-no-checkpoint", ["export", "--card.license", "mit"], r"'checkpoint'", (2,)),
+        Case("export-not-a-model-dir", ["export", "--checkpoint", "{tmp}/empty", "--card.license", "mit",
+                                        "--output_dir", "{tmp}/hf"], r"empty.*model_config\.json",
+             setup=lambda tmp: (tmp / "empty").mkdir()),
+        Case("export-truncated-weights", ["export", "--checkpoint", "{tmp}/m", "--card.license", "mit",
+                                          "--output_dir", "{tmp}/hf"],
+             r"m/model\.safetensors", setup=_truncated_model, keep=["m"]),
+        Case("export-corrupt-model-config", ["export", "--checkpoint", "{tmp}/m", "--card.license", "mit",
+                                             "--output_dir", "{tmp}/hf"],
+             r"m/model_config\.json", setup=files(**{"m__model_config.json": "{\"n_layer\": ",
+                                                    "m__model.safetensors": b"\x00" * 16}), keep=["m"]),
+        Case("export-without-licence", ["export", "--checkpoint", "{tmp}/m", "--output_dir", "{tmp}/hf"],
+             r"'card.license': required", (2,), setup=_truncated_model, keep=["m"]),
+        Case("generate-no-prompts", ["generate", "--model", "{tmp}/m"], r"'prompts'|model", setup=_truncated_model),
+        Case("generate-missing-model", ["generate", "--model", "{tmp}/none", "--prompts", "[a]"],
+             r"input not found.*'model'"),
+        Case("generate-missing-tokenizer", ["generate", "--model", "{tmp}/m", "--prompts", "[a]",
+                                            "--tokenizer", "{tmp}/none", "--output_dir", "{tmp}/g"],
+             r"input not found.*'tokenizer'", setup=_truncated_model, keep=["m"]),
+        Case("generate-bad-prompts-file", ["generate", "--model", "{tmp}/m", "--prompts_file", "{tmp}/p.jsonl",
+                                           "--output_dir", "{tmp}/g"], r"p\.jsonl:2",
+             setup=lambda tmp: (_truncated_model(tmp), write(tmp / "p.jsonl", '{"prompt": "a"}\n{oops\n'))),
+        Case("chat-missing-model", ["chat", "--model", "{tmp}/none"], r"input not found.*'model'"),
+        Case("catalog-bad-file", ["catalog", "--path", "{tmp}/models.yaml"], r"models\.yaml",
+             setup=files(**{"models.yaml": "models: 3\n"}), keep=["models.yaml"]),
+    ]
+
+
+def _truncated_model(tmp: Path) -> None:
+    config = {"vocab_size": 64, "n_layer": 1, "d_model": 16, "n_head": 2, "max_seq_len": 16}
+    write(tmp / "m" / "model_config.json", json.dumps(config))
+    write(tmp / "m" / "model.safetensors", b'\x40\x00\x00\x00\x00\x00\x00\x00{"blocks.0.attn')
+
+
+# ------------------------------------------------------------------------------- pipelines
+
+def pipeline_cases() -> list[Case]:
+    stage = "stages:\n  tok:\n    stage: tokenizer\n    sources: [{paths: [data/ja/clean/news.jsonl]}]\n"
+    return [
+        Case("run-missing-recipe", ["run", "{tmp}/absent.yaml"], r"config file not found: .*absent\.yaml", (2,)),
+        Case("run-no-stages", ["run", "{tmp}/r.yaml"], r"'stages'.*expected a mapping", (2,),
+             files(**{"r.yaml": "output_dir: x\n"})),
+        Case("run-unknown-stage", ["run", "{tmp}/r.yaml"], r"unknown stage 'tokeniser'.*did you mean", (2,),
+             files(**{"r.yaml": "stages:\n  t:\n    stage: tokeniser\n"})),
+        Case("run-unknown-top-key", ["run", "{tmp}/r.yaml"], r"unknown top-level key.*'stage'", (2,),
+             files(**{"r.yaml": "stage: {}\n" + stage})),
+        Case("run-forward-reference", ["run", "{tmp}/r.yaml"], r"\$\{later.tokenizer\} names no earlier stage",
+             (2,), files(**{"r.yaml": "stages:\n  m:\n    stage: tokenizer-measure\n"
+                                      "    tokenizer: ${later.tokenizer}\n" + stage.replace("stages:\n  tok:", "  later:")})),
+        Case("run-bad-key-in-a-stage", ["run", "{tmp}/r.yaml", "--output_dir", "{tmp}/out"],
+             r"'trainer\.vocab_sise' in .*r\.yaml \(stages\.tok\): unknown key; did you mean 'vocab_size'", (2,),
+             files(**{"r.yaml": stage + "    trainer: {vocab_sise: 100}\n"})),
+        Case("run-missing-input", ["run", "{tmp}/r.yaml"], r"input not found.*'stages\.tok\.sources\[0\]\.paths\[0\]'",
+             (2,), files(**{"r.yaml": stage.replace("data/ja/clean/news.jsonl", "no/such.jsonl")})),
+        Case("run-bad-override", ["run", "{tmp}/r.yaml", "--stages.tok.trainer.vocab_size", "0"],
+             r"'trainer.vocab_size'.*out of range", (2,), files(**{"r.yaml": stage})),
+        Case("run-bad-base", ["run", "{tmp}/r.yaml"], r"config file not found: .*nope\.yaml", (2,),
+             files(**{"r.yaml": stage + "    base: nope.yaml\n"})),
+    ]
+
+
+CASES = config_cases() + range_cases() + tokenizer_cases() + model_file_cases() + pipeline_cases()
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 150 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_input_fails_clearly(case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    case.setup(tmp_path)
+    before = {name: digest(tmp_path / name) for name in case.keep}
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{data}", str(DATA)) for a in case.argv]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code in case.exit_codes, f"exit {code}: {err}"
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = [line for line in err.strip().splitlines() if line.startswith("jaforge ")]
+    assert lines, err
+    assert re.search(case.message, lines[-1]), lines[-1]
+    assert {name: digest(tmp_path / name) for name in case.keep} == before
