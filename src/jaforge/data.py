@@ -196,6 +196,12 @@ def pii() -> list[dict]:
     return records
 
 
+def pii_negatives() -> list[dict]:
+    """Japanese technical texts holding no personal data but look-alikes of it (configs, hex
+    dumps, code, versions, dates, example and private addresses): PII precision (id, kind, text)."""
+    return _load("ja/noisy/pii_negatives.jsonl", {"id": str, "kind": str, "text": str})
+
+
 def near_duplicates() -> list[dict]:
     """Lightly edited copies of clean documents (id, duplicate_of, edit, jaccard_5gram, text)."""
     return _load("ja/dups/near_duplicates.jsonl", {"id": str, "duplicate_of": str, "text": str})
@@ -357,6 +363,7 @@ CARD = [
     ("ja/noisy/noisy.jsonl", "documents", _jsonl_counter(_texts("text"), _by("label"))),
     ("ja/noisy/pii.jsonl", "documents", _jsonl_counter(
         _texts("text"), lambda r: [item["type"] for item in r["pii"]])),
+    ("ja/noisy/pii_negatives.jsonl", "documents", _jsonl_counter(_texts("text"), _by("kind"))),
     ("ja/noisy/ng_words.txt", "words", _count_lines),
     ("ja/noisy/ad_words.txt", "words", _count_lines),
     ("ja/dups/near_duplicates.jsonl", "documents", _jsonl_counter(
