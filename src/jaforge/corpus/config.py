@@ -70,12 +70,16 @@ class LanguageConfig:
 @dataclass
 class QualityConfig:
     preset: Optional[str] = "ja_web"
-    """Named rule list. ja_web (default; web pages and documentation alike): Swallow v1's rules
-    with the options that keep long clean documents and code blocks (distinct repeated n-grams,
-    Japanese letters or share, kana-and-kanji letters), plus mojibake, symbol and ad checks.
-    swallow_v1: the released Swallow corpus annotator (quality.py, apply_v1) rule by rule;
-    llmjp_v1: LLM-jp corpus v1; hojichar_std: HojiChar's standard Japanese filters; None: only
-    `rules`. Each preset's deviations from its source are rule options, listed in its docstring."""
+    """Named rule list. ja_web (default, web text): Swallow v1's rules with the options that keep
+    long clean documents and code blocks (repeated n-grams per 1,000 characters, Japanese by
+    letters or share, stripped lines, sentence lengths without code lines), plus mojibake, symbol
+    and ad checks; ja_docs (manuals, technical documentation): ja_web with the repeated n-gram
+    limits doubled; swallow_v1: the released Swallow corpus annotator (quality.py, apply_v1) rule
+    by rule; llmjp_v1: LLM-jp corpus v1; hojichar_std: HojiChar's standard Japanese filters;
+    None: only `rules`. Deviations from a source are rule options (`quality.params`), never
+    defaults: e.g. duplicate_ngram_share {count: occurrences | distinct, window}, japanese_ratio
+    {letters: swallow | kana_kanji, of: characters | letters, min_letters}, duplicate_lines
+    {segments: swallow | stripped}, ng_words {katakana_boundary}."""
     rules: list[dict[str, Any]] = field(default_factory=list)
     """Extra rules after the preset, each `{name: <rule>, <param>: <value>, …}`."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)

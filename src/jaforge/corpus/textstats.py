@@ -187,6 +187,20 @@ def swallow_segments(text: str) -> Segments:
     return Segments(tuple("".join(s) for s in per_line), tuple(s for d in per_line for s in d))
 
 
+_JAPANESE_LETTER = re.compile(char_class(HIRAGANA_RANGES + KATAKANA_RANGES + KANJI_RANGES))
+
+
+def has_japanese_letter(text: str) -> bool:
+    return _JAPANESE_LETTER.search(text) is not None
+
+
+def equal_pieces(text: str, size: int) -> list[str]:
+    """`text` cut into round(len / size) (at least 1) pieces of equal length."""
+    k = max(1, round(len(text) / size))
+    bounds = [len(text) * i // k for i in range(k + 1)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
 def ending_fraction(items: tuple[str, ...], endings: tuple[str, ...], strip: bool = False) -> float:
     """Fraction of `items` (stripped first with `strip`) that end with one of `endings`."""
     if not items:

@@ -70,6 +70,14 @@ def paragraphs_and_sentences(doc: Document, segments: str) -> ts.Segments:
     return ts.Segments(doc.cached("lines", ts.lines), doc.cached("sentences", ts.sentences))
 
 
+def _sentences(doc: Document, segments: str, japanese_only: bool) -> tuple[str, ...]:
+    sents = paragraphs_and_sentences(doc, segments).sentences
+    if not japanese_only:
+        return sents
+    return doc.cached(f"japanese_sentences:{segments}",
+                      lambda _: tuple(s for s in sents if ts.has_japanese_letter(s)))
+
+
 def _duplicates(doc: Document, segments: str, which: int) -> ts.Duplicates:
     key = f"duplicates:{segments}:{which}"
     return doc.cached(key, lambda _: ts.duplicates(paragraphs_and_sentences(doc, segments)[which]))
@@ -177,9 +185,10 @@ class MeanSentenceLength(Rule):
     min_chars: Annotated[float, Ge(0)] = 20  # mean below this → drop
     max_chars: Annotated[float, Ge(0)] = 90  # mean above this → drop
     segments: Segmentation = "swallow"
+    japanese_only: bool = False  # true: sentences without Japanese letters (code, logs) don't count
 
     def __call__(self, doc: Document) -> str | None:
-        sents = paragraphs_and_sentences(doc, self.segments).sentences
+        sents = _sentences(doc, self.segments, self.japanese_only)
         mean = sum(map(len, sents)) / len(sents) if sents else 0.0
         return self.name if mean < self.min_chars or mean > self.max_chars else None
 
@@ -191,9 +200,10 @@ class MaxSentenceLength(Rule):
 
     max_chars: Count = 200  # a sentence longer than this → drop
     segments: Segmentation = "swallow"
+    japanese_only: bool = False  # true: sentences without Japanese letters (code, logs) don't count
 
     def __call__(self, doc: Document) -> str | None:
-        sents = paragraphs_and_sentences(doc, self.segments).sentences
+        sents = _sentences(doc, self.segments, self.japanese_only)
         return self.name if max(map(len, sents), default=0) > self.max_chars else None
 
 
@@ -288,27 +298,39 @@ class DuplicateNgramShare(Rule):
 
     `count: distinct` (default) measures distinct repeated n-grams over distinct n-grams, which
     is what the released annotator computes; `count: occurrences` measures the occurrences of
-    n-grams seen more than once over all n-gram occurrences, as the paper words it. The
-    occurrence share grows with document length (ordinary reuse of terms), so with it long clean
-    documents fail.
+    n-grams seen more than once over all n-gram occurrences, as the paper words it. Both grow
+    with document length (ordinary reuse of terms), the occurrence share much faster; with
+    `window` a document of 1.5 windows or more is cut into equal pieces of about `window`
+    characters and judged by the mean share of its pieces.
     """
 
     # n → drop when the repeated share of n-grams exceeds it
     max_share: dict[int, float] = field(default_factory=lambda: {
         5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
     count: Literal["distinct", "occurrences"] = "distinct"
+    window: Count = 0  # > 0: the mean share over pieces of about this many characters
 
     def __post_init__(self) -> None:
         self.max_share = _int_keys(self.max_share, "duplicate_ngram_share.max_share")
 
     def __call__(self, doc: Document) -> str | None:
-        profile = _ngrams(doc, self.max_share)
+        if self.window and len(doc.text) >= 1.5 * self.window:
+            shares = doc.cached(f"windowed_ngrams:{self.window}:{self.count}", self._windowed)
+        else:
+            shares = self._shares(_ngrams(doc, self.max_share))
+        return self.name if any(shares[n] > limit for n, limit in self.max_share.items()) else None
+
+    def _shares(self, profile: ts.NgramProfile) -> dict[int, float]:
         share = (profile.duplicate_share if self.count == "occurrences"
                  else profile.duplicate_distinct_share)
-        for n, limit in self.max_share.items():
-            if share(n) > limit:
-                return self.name
-        return None
+        return {n: share(n) for n in self.max_share}
+
+    def _windowed(self, text: str) -> dict[int, float]:
+        """Mean shares over equal pieces of about `window` characters: a long document is judged
+        as several documents of ordinary length, so the share no longer grows with length."""
+        pieces = ts.equal_pieces(text, self.window)
+        per_piece = [self._shares(ts.NgramProfile(p).prepare(self.max_share)) for p in pieces]
+        return {n: sum(s[n] for s in per_piece) / len(per_piece) for n in self.max_share}
 
 
 @register_rule("ng_words")

@@ -1,9 +1,10 @@
 """Rules for web junk that the cited presets leave to chance, and the `ja_web` preset.
 
-`ja_web` is jaforge's default, for web pages and documentation alike: the Swallow corpus v1
-rules with the options that keep long clean documents, with LLM-jp's advertising rule and two
-checks of its own — broken encodings (mojibake) and pages made mostly of symbols — placed before
-them so that each such page is dropped for what is actually wrong with it.
+`ja_web` is jaforge's default, for web text: the Swallow corpus v1 rules with the options that
+keep long clean documents, with LLM-jp's advertising rule and two checks of its own — broken
+encodings (mojibake) and pages made mostly of symbols — placed before them so that each such page
+is dropped for what is actually wrong with it. `ja_docs` is the same for manuals and technical
+documentation, whose structure repeats n-grams by design.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ JA_WEB_OPTIONS: dict[str, dict[str, Any]] = {
                        "min_ratio_with_letters": 0.2},
     **{name: {"segments": "stripped"} for name in (
         "duplicate_lines", "duplicate_sentences", "duplicate_line_chars", "duplicate_sentence_chars",
-        "mean_sentence_length", "max_sentence_length", "ellipsis_ending")},
+        "ellipsis_ending")},
+    **{name: {"segments": "stripped", "japanese_only": True} for name in (
+        "mean_sentence_length", "max_sentence_length")},
+    "duplicate_ngram_share": {"window": 1000},
     "ng_words": {"letters": "kana_kanji", "katakana_boundary": True},
 }
 
@@ -69,9 +73,20 @@ def ja_web() -> list[tuple[str, dict[str, Any]]]:
     Japanese letters are kana and kanji (ー and half-width katakana included, punctuation not);
     the Japanese share is of Japanese + Latin letters, or 1,000 Japanese letters at a share of
     0.2 or more (a Japanese manual full of code or English terms is Japanese);
-    lines and sentences are stripped and blank lines are not lines; repeated n-grams count
-    distinct n-grams (as the released annotator); NG words in katakana match only between
+    lines and sentences are stripped and blank lines are not lines; sentence lengths leave out
+    sentences without Japanese letters (code, logs); repeated n-grams count distinct n-grams (as
+    the released annotator), averaged over pieces of 1,000 characters; NG words in katakana match only between
     non-katakana characters — plus mojibake, symbol and advertising checks first."""
     rules = [(name, {**params, **JA_WEB_OPTIONS.get(name, {})})
              for name, params in PRESETS.get("swallow_v1")()]
     return [rules[0], ("mojibake", {}), ("symbol_ratio", {}), ("discard_ads", {"min_matches": 7})] + rules[1:]
+
+
+@PRESETS.register("ja_docs")
+def ja_docs() -> list[tuple[str, dict[str, Any]]]:
+    """For manuals and technical documentation: ja_web with the repeated n-gram limits doubled
+    (5-grams 0.30 … 10-grams 0.20). Option lists, struct fields and "set X to yes to enable
+    the X daemon" paragraphs repeat n-grams by design; web spam is still caught by ja_web's other
+    rules (on the labelled noisy set, the repeated n-gram rule alone drops one document)."""
+    return [(name, {**params, "max_share": {n: 2 * v for n, v in params["max_share"].items()}})
+            if name == "duplicate_ngram_share" else (name, params) for name, params in ja_web()]
