@@ -41,7 +41,7 @@ def test_check_digit_algorithms():
     ("+81-3-5555-0123", "phone_jp"),
     ("4111 1111 1111 1111", "credit_card"), ("5500-0000-0000-0004", "credit_card"),
     ("3782 822463 10005", "credit_card"), ("3530111333300000", "credit_card"),
-    ("198.18.0.10", "ipv4"), ("8.8.4.4", "ipv4"),
+    ("198.18.0.10", "ipv4"), ("133.5.20.1", "ipv4"),
     ("2001:2:0:1::1", "ipv6"), ("2400:4050:0:0:0:0:0:1", "ipv6"),
 ])
 def test_each_kind_is_masked_with_its_placeholder(value, kind):
@@ -61,6 +61,9 @@ def test_each_kind_is_masked_with_its_placeholder(value, kind):
     "LAN は 192.168.0.1、ループバックは 127.0.0.1 と ::1",       # private ranges
     "netmask 255.255.255.0、バージョン 10.0.19045.3803",        # netmask, version
     "#define MAGIC 0x0312345678", "image@2x.png を置く",
+    "8.6.3.1. シンボルファイル と リビジョン 2.8.1.1",                # section, revision numbers
+    "正規表現 [0123456789] は任意の数字", "label ::ffff:0:0/96 4",     # a class; IPv4-mapped
+    "echo 192.0.2.2:192.0.2.7::255.255.255.0",                         # nfsroot, not IPv6
 ])
 def test_technical_text_survives(text):
     assert mask_pii(text) == (text, {})
@@ -159,3 +162,10 @@ def test_no_annotated_pii_anywhere_in_the_output_directory(tmp_path, caplog, fmt
     leaked = sorted(v for v in values if v in everything)
     assert not leaked
     assert "<PHONE>" in everything and "<EMAIL>" in everything
+
+
+def test_the_stage_keeps_the_same_ranges_as_the_masker_by_default():
+    from jaforge.corpus.config import PIIConfig
+    from jaforge.corpus.pii import DEFAULT_KEEP
+
+    assert tuple(PIIConfig().keep_ip_ranges) == DEFAULT_KEEP

@@ -204,3 +204,37 @@ def test_ray_executor_on_a_local_cluster(tmp_path):
     finally:
         ray.shutdown()
     assert read_shards(tmp_path / "ray" / "out") == read_shards(tmp_path / "local" / "out")
+
+
+def one_big_file(tmp_path: Path) -> Path:
+    docs = [json.loads(line) for p in sorted((DATA / "ja" / "clean").glob("*.jsonl"))
+            for line in p.open(encoding="utf-8")]
+    return write_jsonl(tmp_path / "in" / "dump.jsonl", docs + [dict(docs[5], id="copy")])
+
+
+def test_one_big_file_is_split_and_any_worker_count_writes_the_same_bytes(tmp_path):
+    path = one_big_file(tmp_path)
+    split = {"input.task_bytes": "60000"}
+    run(config(tmp_path / "one", path, **split))
+    result = run(config(tmp_path / "two", path, **split, **{"executor.workers": "2"}))
+    run(config(tmp_path / "whole", path))
+    one, two = (sorted((tmp_path / k / "out" / "data").iterdir()) for k in ("one", "two"))
+    assert len(one) >= 10 and [p.name for p in one] == [p.name for p in two]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
+    # The split changes the shards, not their records: the same documents in the same order.
+    assert read_shards(tmp_path / "one" / "out") == read_shards(tmp_path / "whole" / "out")
+    assert result.metrics["drops"]["exact_dedup"] == 1 and result.metrics["docs_in"] == 325
+
+
+def test_killed_run_over_one_split_file_resumes_to_identical_output(tmp_path):
+    path = one_big_file(tmp_path)
+    assert_same_run(*kill_and_resume(tmp_path, path, "--input.task_bytes", "40000"))
+
+
+def test_a_resumed_run_over_changed_input_is_refused(tmp_path):
+    path = one_big_file(tmp_path)
+    run(config(tmp_path, path, **{"input.task_bytes": "60000"}))
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "late", "text": clean_docs(1)[0]["text"] * 3}, ensure_ascii=False) + "\n")
+    with pytest.raises(RunDirError, match="other input files"):
+        run(config(tmp_path, path, **{"input.task_bytes": "60000"}))

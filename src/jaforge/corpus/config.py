@@ -110,10 +110,13 @@ class PIIConfig:
                                                       "credit_card", "ipv4", "ipv6"])
     """PII kinds to mask, in `text` and in every metadata string; each becomes a typed
     placeholder such as `<EMAIL>`."""
-    keep_ip_ranges: list[str] = field(default_factory=lambda: ["documentation", "private"])
+    keep_ip_ranges: list[str] = field(default_factory=lambda: ["documentation", "private",
+                                                               "reserved"])
     """IP addresses never masked: `documentation` (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
-    2001:db8::/32: the examples of manuals), `private` (10/8, 172.16/12, 192.168/16, loopback,
-    link-local, unique-local, unspecified: no one's public address), or CIDR ranges."""
+    2001:db8::/32, 3fff::/20: the examples of manuals), `private` (10/8, 172.16/12, 192.168/16,
+    100.64/10, loopback, link-local, unique-local, unspecified: no one's public address),
+    `reserved` (multicast, 240/4 with netmasks such as 255.255.255.0, IPv4-mapped IPv6), or CIDR
+    ranges. [] masks every address."""
 
 
 @dataclass

@@ -6,7 +6,8 @@ length that issuer uses, and is not one digit repeated; a My Number needs its ch
 phone number needs a Japanese area or mobile prefix and the right number of digits; none of
 them is taken from a hex dump; an IPv6 address needs real hex groups (not `::`, not `a::b`
 scopes of code); an address in `keep_ip_ranges` (documentation examples, private networks) and
-an IPv4 written after "version" are left alone.
+an IPv4 written after "version" or made of parts below 16 (section numbers 8.6.3.1) is left
+alone.
 
     masked, counts = mask_pii("連絡先: taro@example.co.jp")   # "連絡先: <EMAIL>", {"email": 1}
     spans = find_pii(text)                                    # [PIIMatch(start, end, kind), …]
@@ -33,7 +34,8 @@ IP_RANGES = {
                       "3fff::/20"],
     "private": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
                 "100.64.0.0/10", "0.0.0.0/8", "::1/128", "::/128", "fe80::/10", "fc00::/7"],
-    "reserved": ["224.0.0.0/4", "240.0.0.0/4", "ff00::/8"],  # multicast, netmasks (255.255.255.0)
+    "reserved": ["224.0.0.0/4", "240.0.0.0/4", "ff00::/8", "::ffff:0:0/96"],  # multicast,
+    # netmasks (255.255.255.0), IPv4-mapped IPv6
 }
 DEFAULT_KEEP = ("documentation", "private", "reserved")
 
@@ -48,7 +50,7 @@ _PHONE = re.compile(
 )
 _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
                    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)")
-_IPV6 = re.compile(r"(?<![0-9A-Za-z:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])")
+_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:.])")
 _VERSION_BEFORE = re.compile(r"(?:\b[vV]|version|Version|VERSION|\bver\.?|バージョン|リリース)\s*$")
 _HEX_GROUP = r"(?<![0-9A-Za-z])[0-9A-Fa-f]{2,4}[ ]"
 _HEX_RUN = re.compile(f"(?:{_HEX_GROUP}){{6,}}")  # xxd and od print 8 groups a line
@@ -140,8 +142,8 @@ def _is_phone(text: str, m: re.Match) -> bool:
     digits = _digits(m.group(0))
     if m.group(0).startswith("+81"):
         digits = "0" + digits[2:]
-    if len(digits) < 2 or digits[1] == "0" or _one_digit(digits[1:]):
-        return False  # 00… is the international prefix, not an area code
+    if len(digits) < 2 or digits[1] == "0" or _one_digit(digits[1:]) or digits in "01234567890":
+        return False  # 00… is the international prefix, not an area code; [0123456789] a class
     if not re.search(r"[-()（）]", m.group(0)) and in_hex_dump(text, m.start(), m.end()):
         return False
     if re.match(r"0[5789]0", digits):
@@ -174,6 +176,8 @@ class AddressFilter:
     def ipv4(self, text: str, m: re.Match) -> bool:
         if _VERSION_BEFORE.search(text[max(m.start() - 12, 0) : m.start()]):
             return False
+        if all(int(part) < 16 for part in m.group(0).split(".")):
+            return False  # 8.6.3.1, 2.8.1.1: section and revision numbers (and the example 1.2.3.4)
         return not self.kept(ipaddress.IPv4Address(m.group(0)))
 
     def ipv6(self, text: str, m: re.Match) -> bool:
