@@ -15,9 +15,13 @@ jaforge's variants are options, never silent defaults: `letters: kana_kanji` (�
 half-width katakana and every kanji plane count; punctuation does not), `of: letters` (Japanese
 share of Japanese + Latin letters), `segments: stripped` (non-blank stripped lines; sentences end at
 a run of end marks), `count: occurrences` (the paper's wording for repeated n-grams; it grows with
-document length), `katakana_boundary: true` (NG words in katakana only between non-katakana).
-`footer_trim` (the cleaning phase) uses jaforge's own keyword list. Each rule returns its own name
-as the drop reason; `footer_trim` only rewrites text.
+document length), `window: N` (repeated n-grams judged as the mean over pieces of about N
+characters, so the share no longer grows with length), `japanese_only: true` (sentence lengths
+leave out sentences without Japanese letters: code, logs), `min_letters` and
+`min_ratio_with_letters` (japanese_ratio: many Japanese letters pass at a lower share),
+`katakana_boundary: true` (NG words in katakana only between non-katakana).
+The preset ends with `footer_trim` (rules/footer.py, the cleaning phase, with jaforge's own keyword
+list), which only rewrites text. Each rule returns its own name as the drop reason.
 
     from jaforge.corpus.rules import PRESETS, make_rule
     rules = [make_rule(name, params) for name, params in PRESETS.get("swallow_v1")()]
@@ -352,49 +356,6 @@ class NgWords(Rule):
         chars = cached_matches(doc, self._matcher).chars
         japanese = japanese_letters(doc, self.letters).japanese
         return self.name if japanese and chars / japanese >= self.max_ratio else None
-
-
-DEFAULT_FOOTER_KEYWORDS = [
-    "Copyright", "copyright", "COPYRIGHT", "©", "(C)", "(c)", "All rights reserved",
-    "All Rights Reserved", "ALL RIGHTS RESERVED", "無断転載", "無断複製", "利用規約",
-    "ご利用規約", "サイトポリシー", "プライバシーポリシー", "個人情報保護方針",
-    "特定商取引法に基づく表記", "お問い合わせ", "お問合せ", "問い合わせ", "会社概要",
-    "運営会社", "サイトマップ", "ページトップ", "ページの先頭へ", "トップへ戻る",
-    "トップページ", "このページの先頭", "トラックバック", "広告掲載", "ログイン", "新規登録",
-]
-
-
-@register_rule("footer_trim")
-@dataclass
-class FooterTrim(Rule):
-    """Cut the footer of a web page: from the first of the last `max_lines` lines that is
-    dominated by footer keywords (Copyright, ©, 利用規約, お問い合わせ, …) to the end.
-
-    Everything after the first footer line goes with it, since footers also hold lines without
-    keywords (addresses, phone numbers). Never drops; documents without a footer are unchanged.
-    """
-
-    keywords: list[str] = field(default_factory=lambda: list(DEFAULT_FOOTER_KEYWORDS))
-    max_lines: Count = 10  # how many trailing lines may belong to the footer
-    keyword_share: Share = 0.3  # a line is a footer line when keywords cover more than this share
-
-    def __post_init__(self) -> None:
-        self._matcher = WordMatcher(self.keywords)
-
-    def __call__(self, doc: Document) -> str | None:
-        lines = doc.text.split("\n")
-        first = max(len(lines) - self.max_lines, 0)
-        if not self._matcher.search("\n".join(lines[first:])):
-            return None  # the common case: no keyword at all near the end
-        for i in range(first, len(lines)):
-            if self._is_footer(lines[i]):
-                doc.text = "\n".join(lines[:i]).rstrip()
-                break
-        return None
-
-    def _is_footer(self, line: str) -> bool:
-        line = line.strip()
-        return bool(line) and self._matcher.matches(line).chars / len(line) > self.keyword_share
 
 
 @PRESETS.register("swallow_v1")
