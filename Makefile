@@ -21,6 +21,11 @@ demo: $(VENV)/.jaforge-dev
 test: $(VENV)/.jaforge-dev
 	$(VENV)/bin/pytest
 
+# SWALLOW_REPO: a copy of github.com/swallow-llm/swallow-corpus (its released annotator runs
+# beside swallow_v1); without it the presets benchmark skips that comparison.
+SWALLOW_REPO ?=
 bench-corpus: $(VENV)/.jaforge-dev
-	$(VENV)/bin/python benchmarks/debian_ja_corpus.py
+	test -f benchmarks/data/debian_ja.jsonl || $(VENV)/bin/python benchmarks/debian_ja_corpus.py
 	$(VENV)/bin/python benchmarks/corpus_filters.py
+	$(VENV)/bin/python benchmarks/corpus_presets.py $(if $(SWALLOW_REPO),--swallow-repo $(SWALLOW_REPO))
+	$(VENV)/bin/python benchmarks/corpus_scaling.py

@@ -157,7 +157,7 @@ def kept_differences(peer: dict[str, str | None], ours: dict[str, str | None]) -
             for i in peer if (peer[i] is None) != (ours[i] is None)]
 
 
-def filter_shard(index: int, folder: str) -> dict[str, int]:
+def filter_shard(index: int, _: Any, folder: str) -> dict[str, int]:
     """One executor task: filter shard `index` with hojichar_std, write the kept ids."""
     docs = read_jsonl(Path(folder) / f"shard-{index:03d}.jsonl")
     kept = [i for i, why in jaforge_kept(jaforge_rules(), docs).items() if why is None]

@@ -234,3 +234,11 @@ def test_readme_table_is_up_to_date(data_dir, capsys):
     readme = (data_dir / "README.md").read_text(encoding="utf-8")
     assert table in readme, ("data/README.md's counts table is stale: run `python -m jaforge.data` "
                              "and paste its output into the card")
+
+
+def test_long_documents_are_long_and_say_what_they_hold():
+    docs = data.japanese_long()
+    assert len(docs) >= 40 and len({d["id"] for d in docs}) == len(docs)
+    assert {d["genre"] for d in docs} == {"manual", "article", "tutorial"}
+    assert all(5_000 <= len(d["text"]) <= 50_000 and d["title"] and d["features"] for d in docs)
+    assert sum("code_blocks" in d["features"] for d in docs) >= 20

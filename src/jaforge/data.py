@@ -177,6 +177,14 @@ def japanese_clean(genres: Iterable[str] | None = None) -> list[dict]:
     return [doc for p in paths if p.stem in wanted for doc in _load(f"ja/clean/{p.name}", DOC_FIELDS)]
 
 
+def japanese_long() -> list[dict]:
+    """Long clean Japanese documents of 5k–20k characters (id, genre ∈ manual/article/tutorial,
+    title, features, text): manuals, articles and tutorials with code blocks, tables and lists."""
+    fields = {**DOC_FIELDS, "title": str, "features": list}
+    return [doc for p in sorted((data_dir() / "ja" / "long").glob("*.jsonl"))
+            for doc in _load(f"ja/long/{p.name}", fields)]
+
+
 def english_clean() -> list[dict]:
     """Clean English documents (id, genre, text), for language-ID and mixing experiments."""
     return _load("en/clean.jsonl", DOC_FIELDS)
@@ -197,6 +205,12 @@ def pii() -> list[dict]:
             field(item, "type", str, where)
             field(item, "value", str, where)
     return records
+
+
+def pii_negatives() -> list[dict]:
+    """Japanese technical texts holding no personal data but look-alikes of it (configs, hex
+    dumps, code, versions, dates, example and private addresses): PII precision (id, kind, text)."""
+    return _load("ja/noisy/pii_negatives.jsonl", {"id": str, "kind": str, "text": str})
 
 
 def near_duplicates() -> list[dict]:
@@ -357,14 +371,16 @@ def _by(name: str) -> Callable[[dict], list[str]]:
 
 # (glob under data/, unit, counter): every embedded file matches one entry; the files of an
 # entry are counted together, and those in PER_FILE also one row per file
-PER_FILE = {"ja/clean/*.jsonl", "eval/jnli/*-v1.1.json", "eval/marc_ja/*-v1.0.json",
+PER_FILE = {"ja/clean/*.jsonl", "ja/long/*.jsonl", "eval/jnli/*-v1.1.json", "eval/marc_ja/*-v1.0.json",
             "eval/jcommonsenseqa/*-v1.1.json", "eval/jsquad/*-v1.1.json"}
 CARD = [
     ("ja/clean/*.jsonl", "documents", _jsonl_counter(_texts("text"), _by("genre"))),
+    ("ja/long/*.jsonl", "documents", _jsonl_counter(_texts("text"), lambda r: r["features"])),
     ("en/clean.jsonl", "documents", _jsonl_counter(_texts("text"), _by("genre"))),
     ("ja/noisy/noisy.jsonl", "documents", _jsonl_counter(_texts("text"), _by("label"))),
     ("ja/noisy/pii.jsonl", "documents", _jsonl_counter(
         _texts("text"), lambda r: [item["type"] for item in r["pii"]])),
+    ("ja/noisy/pii_negatives.jsonl", "documents", _jsonl_counter(_texts("text"), _by("kind"))),
     ("ja/noisy/ng_words.txt", "words", _count_lines),
     ("ja/noisy/ad_words.txt", "words", _count_lines),
     ("ja/dups/near_duplicates.jsonl", "documents", _jsonl_counter(

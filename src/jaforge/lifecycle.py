@@ -33,7 +33,7 @@ class LifecycleConfig:
     stages: list[str] = field(default_factory=lambda: list(STAGE_ORDER))
     """Which stages to run, in lifecycle order (a prefix of corpus, tokenizer, tokenize-data, …)."""
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    """The corpus stage (output.dir becomes `<dir>/corpus`)."""
+    """The corpus stage (output_dir becomes `<dir>/corpus`)."""
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     """The tokenizer stage (dir becomes `<dir>/tokenizer`; the first source reads the corpus shards)."""
     tokenize_data: TokenizeDataConfig = field(default_factory=TokenizeDataConfig)
@@ -75,7 +75,7 @@ def run(cfg: LifecycleConfig) -> LifecycleResult:
 def _corpus(cfg: LifecycleConfig, root: Path, results: dict) -> Any:
     from jaforge import corpus
 
-    return corpus.run(replace(cfg.corpus, output=replace(cfg.corpus.output, dir=str(root / "corpus"))))
+    return corpus.run(replace(cfg.corpus, output_dir=str(root / "corpus")))
 
 
 def _tokenizer(cfg: LifecycleConfig, root: Path, results: dict) -> Any:

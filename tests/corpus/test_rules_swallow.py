@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 HIRA = "きょうはとてもいいてんきだったのでこうえんまでさんぽにでかけました"
 KANJI = "東京都新宿区西新宿二丁目八番一号都庁舎展望室"
 KATA = "コーヒーショップメニューカプチーノエスプレッソ"
+KATA_PLAIN = KATA.replace("ー", "")  # ー is no katakana to the released annotator
 
 PROSE = (
     "キッチンの換気扇は、気づかないうちに油汚れがたまりやすい場所です。"
@@ -63,18 +64,50 @@ def test_hiragana_ratio_boundary():
 
 
 def test_katakana_ratio_boundary():
-    assert verdict("katakana_ratio", take(KATA, 50) + take(HIRA, 50)) is None
-    assert verdict("katakana_ratio", take(KATA, 51) + take(HIRA, 49)) == "katakana_ratio"
+    assert verdict("katakana_ratio", take(KATA_PLAIN, 50) + take(HIRA, 50)) is None
+    assert verdict("katakana_ratio", take(KATA_PLAIN, 51) + take(HIRA, 49)) == "katakana_ratio"
+    # ー counts as katakana only with letters: kana_kanji
+    text = "ー" * 10 + take(KATA_PLAIN, 45) + take(HIRA, 45)
+    assert verdict("katakana_ratio", text) is None  # 45 / 90
+    assert verdict("katakana_ratio", text, letters="kana_kanji") == "katakana_ratio"  # 55 / 100
+
+
+def test_japanese_letters_are_the_annotators_by_default():
+    """Hiragana, katakana without ー, BMP kanji and 。．！？、，; the share is of all characters."""
+    c = ts.swallow_counts("あア一ー。、！？，．!?a 1𠀋々")
+    assert (c.hiragana, c.katakana, c.kanji, c.kuten, c.toten, c.chars) == (1, 1, 2, 4, 2, 17)
+    assert c.japanese == 10
+    k = ts.char_counts("あア一ー。、𠀋々")
+    assert (k.hiragana, k.katakana, k.kanji) == (1, 2, 3)
 
 
 def test_japanese_ratio_boundary():
+    # Released semantics: Japanese letters (punctuation included) / every character.
+    assert verdict("japanese_ratio", take(HIRA, 49) + "。" + " " * 50) is None
+    assert verdict("japanese_ratio", take(HIRA, 49) + " " * 51) == "japanese_ratio"
     latin = "The quick brown fox jumps over the lazy dog " * 3
-    assert verdict("japanese_ratio", take(HIRA, 50) + take(latin.replace(" ", ""), 50)) is None
-    assert verdict("japanese_ratio", take(HIRA, 49) + take(latin.replace(" ", ""), 51)) \
+    lat = dict(letters="kana_kanji", of="letters")
+    assert verdict("japanese_ratio", take(HIRA, 50) + take(latin.replace(" ", ""), 50), **lat) is None
+    assert verdict("japanese_ratio", take(HIRA, 49) + take(latin.replace(" ", ""), 51), **lat) \
         == "japanese_ratio"
-    # Spaces, digits and symbols are not letters.
-    assert verdict("japanese_ratio", take(HIRA, 50) + take(latin, 62) + "12345!?" * 20) is None
-    assert verdict("japanese_ratio", "1234 5678 !!!") == "japanese_ratio"
+    # of: letters — spaces, digits and symbols are not letters.
+    assert verdict("japanese_ratio", take(HIRA, 50) + take(latin, 62) + "12345!?" * 20, **lat) is None
+    assert verdict("japanese_ratio", "1234 5678 !!!", **lat) == "japanese_ratio"
+
+
+def test_japanese_ratio_may_accept_many_letters_at_a_lower_share():
+    code = "x = f(y) + g(z); " * 60  # 1,020 characters without Japanese
+    manual = take(HIRA, 1000) + code  # share 1000 / 2020 < 0.5
+    assert verdict("japanese_ratio", manual) == "japanese_ratio"
+    assert verdict("japanese_ratio", manual, min_letters=1000, min_ratio_with_letters=0.2) is None
+    assert verdict("japanese_ratio", take(HIRA, 999) + code, min_letters=1000,
+                   min_ratio_with_letters=0.2) == "japanese_ratio"
+
+
+def test_japanese_letters_rule_boundary():
+    assert verdict("japanese_letters", take(HIRA, 399) + "。" + "abc" * 100) is None
+    assert verdict("japanese_letters", take(HIRA, 399) + "abc" * 100) == "japanese_letters"
+    assert verdict("japanese_letters", take(HIRA, 399) + "。", letters="kana_kanji") == "japanese_letters"
 
 
 @pytest.mark.parametrize("lengths, expected", [
@@ -113,12 +146,27 @@ def numbered_lines(count: int, width: int = 10, end: str = "") -> list[str]:
 
 
 def test_duplicate_lines_boundary():
-    def text(repeats):
+    def text(repeats, sep="\n"):
         lines = ["ホームに戻る"] * (repeats + 1) + numbered_lines(9 - repeats)
-        return "\n\n".join(lines)  # blank lines are not lines to compare
+        return sep.join(lines)
 
     assert verdict("duplicate_lines", text(3)) is None
     assert verdict("duplicate_lines", text(4)) == "duplicate_lines"
+    # The annotator's paragraphs are every line: blank lines repeat too (9 of 19 here) …
+    assert verdict("duplicate_lines", text(0, "\n\n")) == "duplicate_lines"
+    # … segments: stripped compares only non-blank lines.
+    assert verdict("duplicate_lines", text(3, "\n\n"), segments="stripped") is None
+    assert verdict("duplicate_lines", text(4, "\n\n"), segments="stripped") == "duplicate_lines"
+
+
+def test_sentences_are_split_as_the_annotator_splits_them():
+    seg = ts.swallow_segments("あいう!!えお。 か\n\n。きく？")
+    # One end mark stays with its sentence, a second is skipped; spaces stay; every line is a
+    # paragraph (the blank one too), made of its sentences.
+    assert seg.sentences == ("あいう!", "えお。", " か", "きく？")
+    assert seg.paragraphs == ("あいう!えお。 か", "", "きく？")
+    stripped = ts.sentences("あいう!!えお。 か\n\n。きく？")
+    assert stripped == ("あいう!!", "えお。", "か", "きく？")
 
 
 def test_duplicate_sentences_boundary():
@@ -191,7 +239,7 @@ def repeated_phrase(n: int, limit: float, shorter_by: int = 0) -> str:
 @pytest.mark.parametrize("n, limit", [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11),
                                       (10, 0.10)])
 def test_duplicate_ngram_share_boundaries(n, limit):
-    params = {"max_share": {n: limit}}
+    params = {"max_share": {n: limit}, "count": "occurrences"}
     assert ts.NgramProfile(repeated_phrase(n, limit)).duplicate_share(n) == limit
     assert verdict("duplicate_ngram_share", repeated_phrase(n, limit), **params) is None
     assert verdict("duplicate_ngram_share", repeated_phrase(n, limit, shorter_by=1), **params) \
@@ -199,11 +247,12 @@ def test_duplicate_ngram_share_boundaries(n, limit):
 
 
 def test_duplicate_ngram_share_distinct_counting():
+    """The default counts distinct n-grams, as the released annotator does."""
     text = repeated_phrase(5, 0.15, shorter_by=1)  # 6 of 39 occurrences; 3 of 36 distinct
-    assert verdict("duplicate_ngram_share", text, max_share={5: 0.15}) is not None
-    assert verdict("duplicate_ngram_share", text, max_share={5: 0.15}, count="distinct") is None
-    assert verdict("duplicate_ngram_share", text, max_share={5: 0.08}, count="distinct") \
-        == "duplicate_ngram_share"
+    assert verdict("duplicate_ngram_share", text, max_share={5: 0.15}, count="occurrences") is not None
+    assert verdict("duplicate_ngram_share", text, max_share={5: 0.15}) is None
+    assert verdict("duplicate_ngram_share", text, max_share={5: 0.08}) == "duplicate_ngram_share"
+    assert ts.NgramProfile(text).duplicate_distinct_share(5) == 3 / 36
 
 
 def write_list(tmp_path, *words):
@@ -222,8 +271,13 @@ def test_ng_words_boundary(tmp_path):
 def test_ng_words_katakana_boundary(tmp_path):
     path = write_list(tmp_path, "ポート")
     manual = "データをインポートしてから、サポート窓口のレポートを読みます。" * 4
-    assert verdict("ng_words", manual, path=path) is None
-    assert verdict("ng_words", manual, path=path, katakana_boundary=False) == "ng_words"
+    assert verdict("ng_words", manual, path=path) == "ng_words"  # the annotator matches anywhere
+    assert verdict("ng_words", manual, path=path, katakana_boundary=True) is None
+
+
+def test_ng_words_without_japanese_letters_keep_the_document(tmp_path):
+    path = write_list(tmp_path, "spam")
+    assert verdict("ng_words", "spam spam spam", path=path) is None
 
 
 def test_ng_words_missing_list_names_the_path(tmp_path):
@@ -310,7 +364,9 @@ def test_swallow_v1_keeps_prose_and_drops_noise(tmp_path):
     assert apply(rules, PROSE) == (None, PROSE)
     assert apply(rules, PROSE + "\n" + "\n".join(FOOTER)) == (None, PROSE)
     assert apply(rules, take(PROSE, 300))[0] == "min_length"
-    assert apply(rules, "\n".join([take(KATA, 30) + "。"] * 20))[0] == "hiragana_ratio"
+    katakana = "".join(take(KATA_PLAIN[i:] + KATA_PLAIN[:i], 30) + "。\n" for i in range(20))
+    assert apply(rules, katakana)[0] is not None
+    assert verdict("hiragana_ratio", katakana) == "hiragana_ratio"
     spam = "\n".join(["激安セール開催中です今すぐクリックしてください！"] * 8 + [PROSE])
     assert apply(rules, spam)[0] == "duplicate_lines"
 

@@ -7,9 +7,16 @@ assigning a new `text` clears that cache.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, TypeVar
 
+from jaforge.io.atomic import finite
+
 T = TypeVar("T")
+
+COLUMNS = ("id", "text", "source", "metadata")
+"""The columns of every shard: all strings, `metadata` a JSON object as text, so that shards of
+inputs with different fields still share one schema."""
 
 
 class Document:
@@ -42,9 +49,16 @@ class Document:
             value = self._cache[key] = compute(self._text)
             return value
 
-    def to_record(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self._text, **({"metadata": self.meta} if self.meta else {})}
+    def to_record(self) -> dict[str, str]:
+        """The shard record: the strings of `COLUMNS`."""
+        return {"id": self.id, "text": self._text, "source": self.source,
+                "metadata": metadata_json(self.meta)}
 
     def __repr__(self) -> str:
         preview = self._text[:30].replace("\n", " ")
         return f"Document(id={self.id!r}, text={preview!r}…, chars={len(self._text)})"
+
+
+def metadata_json(meta: dict[str, Any]) -> str:
+    """Metadata as one line of standard JSON (never NaN or Infinity; other types as strings)."""
+    return json.dumps(finite(meta), ensure_ascii=False, allow_nan=False, default=str)

@@ -20,9 +20,17 @@ _SPACES_AT_LINE_EDGES = re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def nfkc(text: str, keep: str = "") -> str:
+    """Unicode NFKC, leaving the characters of `keep` as they are."""
+    if keep and any(ch in text for ch in keep):
+        pieces = re.split(f"([{re.escape(keep)}])", text)
+        return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(pieces))
+    return unicodedata.normalize("NFKC", text)
+
+
 def normalize_text(text: str, cfg: NormalizeConfig) -> str:
     if cfg.nfkc:
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text, cfg.nfkc_keep)
     if cfg.whitespace:
         text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
         text = _SPACES_AT_LINE_EDGES.sub("", _SPACES.sub(" ", text))

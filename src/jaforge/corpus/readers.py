@@ -1,8 +1,15 @@
 """Readers: JSONL (plain, .gz, .zst), Parquet, .txt files, HTML files and WARC archives → Documents.
 
 Every reader yields `Document`s with `source` set to `file:line` (line = JSONL line, Parquet row,
-WARC record) and reports bad input to a `SkipLog` instead of raising: invalid UTF-8, malformed
-JSON, a missing text field, NUL bytes and oversized documents are counted with their reason.
+WARC record). One bad record never stops a run: invalid UTF-8, malformed or too deeply nested
+JSON, numbers too long to convert, lone surrogate escapes, a missing text field, NUL bytes and
+oversized documents are each skipped and counted in a `SkipLog` with their reason and place. A
+UTF-8 byte-order mark is ignored.
+
+A whole file that cannot be what it claims to be stops the run with an `InputError` naming it:
+a file (or part of one) whose non-empty lines yield no record at all (UTF-16 text, gzip bytes
+in a `.jsonl`, a wrong `input.text_field`), a Parquet file without the text column, and a
+truncated or fake `.gz` / `.zst` / Parquet / WARC file. A run never drops a file silently.
 """
 
 from __future__ import annotations
@@ -10,12 +17,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
+from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Optional
 
 from jaforge.corpus.config import InputConfig
 from jaforge.corpus.document import Document
 from jaforge.corpus.skips import SkipLog, place
+from jaforge.errors import ConfigError, InputError, input_errors
 from jaforge.extras import require
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst",
@@ -25,6 +35,10 @@ FORMAT_BY_SUFFIX = {
     ".parquet": "parquet", ".txt": "txt", ".html": "html", ".htm": "html",
     ".warc": "warc", ".warc.gz": "warc", ".arc.gz": "warc",
 }
+WHAT = {"jsonl": "JSON lines (UTF-8, one object a line)", "parquet": "a Parquet file",
+        "warc": "a WARC archive", "txt": "UTF-8 text", "html": "an HTML page"}
+_BOM = b"\xef\xbb\xbf"
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def detect_format(path: str | Path) -> str:
@@ -32,8 +46,8 @@ def detect_format(path: str | Path) -> str:
     for suffix in sorted(FORMAT_BY_SUFFIX, key=len, reverse=True):
         if name.endswith(suffix):
             return FORMAT_BY_SUFFIX[suffix]
-    raise ValueError(f"{path}: cannot tell the format from the extension; set input.format "
-                     f"(known extensions: {', '.join(sorted(FORMAT_BY_SUFFIX))})")
+    raise ConfigError(f"{path}: cannot tell the format from the extension; set input.format "
+                      f"(known extensions: {', '.join(sorted(FORMAT_BY_SUFFIX))})")
 
 
 def open_binary(path: str | Path) -> IO[bytes]:
@@ -49,13 +63,42 @@ def open_binary(path: str | Path) -> IO[bytes]:
     return open(name, "rb")
 
 
-def read_documents(path: str | Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document]:
+def read_documents(path: str | Path, cfg: InputConfig, skips: SkipLog,
+                   part: Optional[tuple[str, int, Optional[int], int]] = None) -> Iterator[Document]:
+    """The acceptable documents of one file, or of the part (`bytes`|`row_groups`, start, stop,
+    first line) of it that a task reads."""
     fmt = cfg.format if cfg.format != "auto" else detect_format(path)
     reader = {"jsonl": read_jsonl, "parquet": read_parquet, "txt": read_txt,
               "html": read_html, "warc": read_warc}[fmt]
-    for doc in reader(Path(path), cfg, skips):
+    tally = Tally()
+    for doc in reader(Path(path), cfg, skips, tally, *(part[1:] if part else ())):
         if _acceptable(doc, cfg, skips):
             yield doc
+    if tally.records == 0 and tally.lines > 0:
+        span = "" if part is None else f" (part {part[0]} {part[1]}–{part[2]})"
+        raise InputError(path, f"no record could be read from its {tally.lines:,} non-empty "
+                               f"{tally.unit}{span}: {tally.explain()}; expected {WHAT[fmt]}"
+                               f" with the text in '{cfg.text_field}'")
+
+
+class Tally:
+    """How many non-empty lines (rows) a reader saw, how many became records, and why not."""
+
+    def __init__(self, unit: str = "lines"):
+        self.lines = self.records = 0
+        self.unit = unit
+        self.reasons: Counter[str] = Counter()
+        self.first: dict[str, str] = {}
+
+    def skip(self, skips: SkipLog, where: str, reason: str, detail: str = "") -> None:
+        self.reasons[reason] += 1
+        self.first.setdefault(reason, detail)
+        skips.skip(where, reason, detail)
+
+    def explain(self) -> str:
+        return ", ".join(f"{reason} × {n:,}" + (f" (first: {self.first[reason][:120]})"
+                                                 if self.first[reason] else "")
+                         for reason, n in self.reasons.most_common(3)) or "no text"
 
 
 def _acceptable(doc: Document, cfg: InputConfig, skips: SkipLog) -> bool:
@@ -71,17 +114,19 @@ def _acceptable(doc: Document, cfg: InputConfig, skips: SkipLog) -> bool:
     return True
 
 
-def _record_to_document(record: Any, path: Path, line: int, cfg: InputConfig,
-                        skips: SkipLog) -> Document | None:
+def _record_to_document(record: Any, path: Path, line: int, cfg: InputConfig, skips: SkipLog,
+                        tally: Tally) -> Document | None:
     where = place(path, line)
     if not isinstance(record, dict):
-        skips.skip(where, "not_an_object", f"expected a JSON object, got {type(record).__name__}")
+        tally.skip(skips, where, "not_an_object", f"expected a JSON object, got {type(record).__name__}")
         return None
     text = record.get(cfg.text_field)
     if not isinstance(text, str):
         reason = "missing_text_field" if text is None else "text_not_a_string"
-        skips.skip(where, reason, f"field '{cfg.text_field}'")
+        fields = ", ".join(list(map(str, record))[:8])
+        tally.skip(skips, where, reason, f"field '{cfg.text_field}'; fields: {fields}")
         return None
+    tally.records += 1
     doc_id = record.get(cfg.id_field)
     doc_id = str(doc_id) if doc_id is not None else f"{_stem(path)}-{line}"
     if cfg.metadata_fields is None:
@@ -91,48 +136,120 @@ def _record_to_document(record: Any, path: Path, line: int, cfg: InputConfig,
     return Document(doc_id, text, meta, where)
 
 
-def read_jsonl(path: Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document]:
-    with open_binary(path) as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                skips.skip(place(path, line_no), "invalid_utf8", f"byte {err.start}")
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                skips.skip(place(path, line_no), "malformed_json", err.msg)
-                continue
-            doc = _record_to_document(record, path, line_no, cfg, skips)
+def _json_record(raw: bytes, where: str, skips: SkipLog, tally: Tally) -> Any:
+    """The decoded JSON value of one line, or None (skipped with its reason)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        tally.skip(skips, where, "invalid_utf8", f"byte {err.start}")
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        tally.skip(skips, where, "malformed_json", err.msg)
+        return None
+    except RecursionError:
+        tally.skip(skips, where, "json_too_deep", "nesting deeper than Python's recursion limit")
+        return None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        tally.skip(skips, where, "json_value_too_large", str(err).split(";")[0])
+        return None
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            tally.skip(skips, where, "lone_surrogate", "a \\uD800–\\uDFFF escape without its pair")
+            return None
+    return record
+
+
+def _numbered_lines(path: Path, start: int, stop: Optional[int], first_line: int
+                    ) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of a file's lines; a byte range starts at a line start. Errors of
+    the file itself (truncated or fake .gz/.zst) become an InputError naming the file."""
+    with input_errors(path, WHAT["jsonl"] + _compression(path)):
+        handle = open_binary(path)
+    with handle:
+        if start:
+            handle.seek(start)
+        position, number = start, first_line
+        while stop is None or position < stop:
+            raw = _read_line(handle, path)
+            if not raw:
+                break
+            position += len(raw)
+            yield number, raw
+            number += 1
+
+
+def _read_line(handle: IO[bytes], path: Path) -> bytes:
+    try:
+        return handle.readline()
+    except MemoryError:
+        raise
+    except Exception as err:  # a truncated .gz (EOFError), bad bytes (OSError), zstandard.ZstdError
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(path, f"cannot be read as {WHAT['jsonl']}{_compression(path)}: "
+                               f"{detail[:300]}") from None
+
+
+def _compression(path: Path) -> str:
+    name = str(path)
+    return ", gzip-compressed" if name.endswith(".gz") else ", zstd-compressed" if name.endswith(".zst") else ""
+
+
+def read_jsonl(path: Path, cfg: InputConfig, skips: SkipLog, tally: Tally, start: int = 0,
+               stop: Optional[int] = None, first_line: int = 1) -> Iterator[Document]:
+    for line_no, raw in _numbered_lines(path, start, stop, first_line):
+        if line_no == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        if not raw.strip():
+            continue
+        tally.lines += 1
+        record = _json_record(raw, place(path, line_no), skips, tally)
+        if record is not None:
+            doc = _record_to_document(record, path, line_no, cfg, skips, tally)
             if doc is not None:
                 yield doc
 
 
-def read_parquet(path: Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document]:
+def read_parquet(path: Path, cfg: InputConfig, skips: SkipLog, tally: Tally, start: int = 0,
+                 stop: Optional[int] = None, first_line: int = 1) -> Iterator[Document]:
     pq = require("pyarrow.parquet", "parquet", "Parquet input")
-    row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-        for record in batch.to_pylist():
-            row += 1
-            doc = _record_to_document(record, path, row, cfg, skips)
-            if doc is not None:
-                yield doc
+    tally.unit = "rows"
+    with input_errors(path, WHAT["parquet"]):
+        source = pq.ParquetFile(path)
+        columns = source.schema_arrow.names
+    if cfg.text_field not in columns:
+        raise InputError(path, f"has no column '{cfg.text_field}' (input.text_field); its columns: "
+                               f"{', '.join(columns)}")
+    groups = list(range(start, stop if stop is not None else source.num_row_groups))
+    row = first_line - 1
+    with input_errors(path, WHAT["parquet"]):
+        batches = source.iter_batches(batch_size=1024, row_groups=groups) if groups else iter(())
+        for batch in batches:
+            for record in batch.to_pylist():
+                row += 1
+                tally.lines += 1
+                doc = _record_to_document(record, path, row, cfg, skips, tally)
+                if doc is not None:
+                    yield doc
 
 
-def _read_text_file(path: Path, skips: SkipLog) -> str | None:
+def _read_text_file(path: Path, skips: SkipLog, tally: Tally) -> str | None:
+    tally.lines += 1
     data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        skips.skip(place(path, 1), "invalid_utf8", f"byte {err.start}")
+        tally.skip(skips, place(path, 1), "invalid_utf8", f"byte {err.start}")
         return None
+    tally.records += 1
+    return text
 
 
-def read_txt(path: Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document]:
-    text = _read_text_file(path, skips)
+def read_txt(path: Path, cfg: InputConfig, skips: SkipLog, tally: Tally) -> Iterator[Document]:
+    text = _read_text_file(path, skips, tally)
     if text is not None:
         yield Document(_stem(path), text, {"path": str(path)}, place(path, 1))
 
@@ -150,7 +267,7 @@ def extract_html(html: str | bytes, url: str | None, main_text: bool) -> tuple[s
     return result.text or "", {k: v for k, v in meta.items() if v}
 
 
-def read_html(path: Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document]:
+def read_html(path: Path, cfg: InputConfig, skips: SkipLog, tally: Tally) -> Iterator[Document]:
     html = path.read_bytes()
     text, meta = extract_html(html, None, cfg.extract_main_text)
     if not text:
@@ -159,9 +276,9 @@ def read_html(path: Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document
     yield Document(_stem(path), text, {"path": str(path), **meta}, place(path, 1))
 
 
-def read_warc(path: Path, cfg: InputConfig, skips: SkipLog) -> Iterator[Document]:
+def read_warc(path: Path, cfg: InputConfig, skips: SkipLog, tally: Tally) -> Iterator[Document]:
     warcio = require("warcio.archiveiterator", "web", "WARC input")
-    with open(path, "rb") as handle:
+    with open(path, "rb") as handle, input_errors(path, WHAT["warc"]):
         for number, record in enumerate(warcio.ArchiveIterator(handle), start=1):
             if record.rec_type != "response":
                 continue

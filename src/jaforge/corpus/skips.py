@@ -6,7 +6,7 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, Optional
 
 log = logging.getLogger("jaforge.corpus")
 
@@ -16,11 +16,14 @@ SHOWN_PER_REASON = 3  # messages printed per reason and task; every skip still g
 class SkipLog:
     """Counts skipped input by reason and writes one JSON line per skip (file, line, reason, detail)."""
 
-    def __init__(self, sink: IO[str] | None = None):
+    def __init__(self, sink: IO[str] | None = None, redact: Optional[Callable[[str], str]] = None):
         self.counts: Counter[str] = Counter()
         self._sink = sink
+        self._redact = redact  # PII masking of details (a URL, a field list) before they are kept
 
     def skip(self, place: str, reason: str, detail: str = "") -> None:
+        if self._redact is not None and detail:
+            detail = self._redact(detail)
         self.counts[reason] += 1
         if self.counts[reason] <= SHOWN_PER_REASON:
             log.warning("skipped %s: %s%s", place, reason, f" ({detail})" if detail else "")

@@ -32,6 +32,10 @@ class CorpusStats:
     steps: dict[str, StepCount] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
     pii_masked: Counter = field(default_factory=Counter)
+    docs_read: int = 0
+    chars_read: int = 0
+    docs_written: int = 0
+    chars_written: int = 0
 
     def step(self, name: str) -> StepCount:
         count = self.steps.get(name)
@@ -44,20 +48,31 @@ class CorpusStats:
             self.step(name).merge(count)
         self.skipped.update(other.skipped)
         self.pii_masked.update(other.pii_masked)
+        for name in _TOTALS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def drops(self) -> dict[str, int]:
+        """Dropped documents per rule (step) name."""
+        return {name: sum(c.drops.values()) for name, c in self.steps.items() if c.drops}
 
     def to_dict(self) -> dict[str, Any]:
         steps = {name: {**{k: getattr(c, k) for k in ("docs_in", "chars_in", "docs_out", "chars_out")},
                         "drops": dict(c.drops)} for name, c in self.steps.items()}
-        return {"steps": steps, "skipped": dict(self.skipped), "pii_masked": dict(self.pii_masked)}
+        return {**{name: getattr(self, name) for name in _TOTALS}, "steps": steps,
+                "skipped": dict(self.skipped), "pii_masked": dict(self.pii_masked)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CorpusStats":
         stats = cls(skipped=Counter(data.get("skipped", {})),
-                    pii_masked=Counter(data.get("pii_masked", {})))
+                    pii_masked=Counter(data.get("pii_masked", {})),
+                    **{name: data.get(name, 0) for name in _TOTALS})
         for name, c in data.get("steps", {}).items():
             stats.steps[name] = StepCount(c["docs_in"], c["chars_in"], c["docs_out"], c["chars_out"],
                                           Counter(c.get("drops", {})))
         return stats
+
+
+_TOTALS = ("docs_read", "chars_read", "docs_written", "chars_written")
 
 
 def _pct(part: int, whole: int) -> str:

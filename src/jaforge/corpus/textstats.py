@@ -48,11 +48,10 @@ KATAKANA_CLASS = char_class(KATAKANA_RANGES)
 _CLASSES = ("other", "hiragana", "katakana", "kanji", "latin", "digit", "space")
 
 
-def _class_table() -> tuple[np.ndarray, np.ndarray]:
-    """Sorted range boundaries and, for each gap between them, the class index it belongs to."""
-    ranges = sorted((a, b, cls) for cls, group in enumerate(
-        (HIRAGANA_RANGES, KATAKANA_RANGES, KANJI_RANGES, LATIN_RANGES, DIGIT_RANGES,
-         SPACE_RANGES), start=1) for a, b in group)
+def _class_table(groups: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted range boundaries and, for each gap between them, the class index it belongs to
+    (class i + 1 for `groups[i]`, 0 for everything else)."""
+    ranges = sorted((a, b, cls) for cls, group in enumerate(groups, start=1) for a, b in group)
     bounds, labels = [], [0]
     for a, b, cls in ranges:
         bounds += [a, b + 1]
@@ -60,7 +59,15 @@ def _class_table() -> tuple[np.ndarray, np.ndarray]:
     return np.array(bounds, dtype=np.uint32), np.array(labels, dtype=np.intp)
 
 
-_BOUNDS, _LABELS = _class_table()
+def _class_counts(text: str, table: tuple[np.ndarray, np.ndarray], n_classes: int) -> list[int]:
+    bounds, labels = table
+    interval = np.searchsorted(bounds, codepoints(text), side="right")
+    per_interval = np.bincount(interval, minlength=len(labels))
+    return [int(x) for x in np.bincount(labels, weights=per_interval, minlength=n_classes)]
+
+
+_JAFORGE_TABLE = _class_table([HIRAGANA_RANGES, KATAKANA_RANGES, KANJI_RANGES, LATIN_RANGES,
+                               DIGIT_RANGES, SPACE_RANGES])
 
 
 class CharCounts(NamedTuple):
@@ -92,11 +99,43 @@ def codepoints(text: str) -> np.ndarray:
 
 def char_counts(text: str) -> CharCounts:
     """Counts of hiragana, katakana, kanji, Latin letters, digits, spaces and other symbols."""
-    interval = np.searchsorted(_BOUNDS, codepoints(text), side="right")
-    per_interval = np.bincount(interval, minlength=len(_LABELS))
-    per_class = np.bincount(_LABELS, weights=per_interval, minlength=len(_CLASSES))
-    other, hira, kata, kanji, latin, digit, space = (int(x) for x in per_class)
+    other, hira, kata, kanji, latin, digit, space = _class_counts(text, _JAFORGE_TABLE, len(_CLASSES))
     return CharCounts(hira, kata, kanji, latin, digit, space, other)
+
+
+# The released Swallow corpus annotator (quality.py) counts narrower classes: no ー, no small or
+# half-width katakana, no kanji beyond the BMP (its surrogate-pair pattern never matches a
+# Python str), and it counts the Japanese full stops and commas as Japanese letters.
+SWALLOW_GROUPS = [
+    [(0x3041, 0x3096)],                                                   # hiragana
+    [(0x30A1, 0x30FA)],                                                   # katakana
+    [(0x3005, 0x3005), (0x3007, 0x3007), (0x303B, 0x303B), (0x3400, 0x9FFF),
+     (0xF900, 0xFAFF)],                                                   # kanji
+    [(0x3002, 0x3002), (0xFF0E, 0xFF0E), (0xFF01, 0xFF01), (0xFF1F, 0xFF1F)],  # kuten 。．！？
+    [(0x3001, 0x3001), (0xFF0C, 0xFF0C)],                                 # toten 、，
+]
+_SWALLOW_TABLE = _class_table(SWALLOW_GROUPS)
+
+
+class SwallowCounts(NamedTuple):
+    """Character counts as the Swallow annotator takes them; `chars` is every character."""
+
+    hiragana: int
+    katakana: int
+    kanji: int
+    kuten: int
+    toten: int
+    chars: int
+
+    @property
+    def japanese(self) -> int:
+        """Its "Japanese letters": hiragana + katakana + kanji + 。．！？ + 、，."""
+        return self.hiragana + self.katakana + self.kanji + self.kuten + self.toten
+
+
+def swallow_counts(text: str) -> SwallowCounts:
+    _, hira, kata, kanji, kuten, toten = _class_counts(text, _SWALLOW_TABLE, 6)
+    return SwallowCounts(hira, kata, kanji, kuten, toten, len(text))
 
 
 # --- lines and sentences ------------------------------------------------------------------------
@@ -130,9 +169,43 @@ def max_sentence_length(text: str) -> int:
     return max(map(len, sentences(text)), default=0)
 
 
-def ending_fraction(items: tuple[str, ...], endings: tuple[str, ...]) -> float:
-    """Fraction of `items` that end with one of `endings` (0.0 for no items)."""
-    return sum(map(str.endswith, items, repeat(endings))) / len(items) if items else 0.0
+# The Swallow annotator's sentences: per line, a run of non-end characters and at most one end
+# mark (a second end mark is skipped); sentences keep their spaces, and every line, blank or not,
+# is a paragraph made of its sentences.
+_SWALLOW_SENTENCE = re.compile(r"[^。．！？!?]+[。．！？!?]?")
+
+
+class Segments(NamedTuple):
+    paragraphs: tuple[str, ...]
+    sentences: tuple[str, ...]
+
+
+@lru_cache(maxsize=16)
+def swallow_segments(text: str) -> Segments:
+    """Paragraphs (every line) and sentences exactly as the Swallow annotator splits them."""
+    per_line = [_SWALLOW_SENTENCE.findall(line) for line in text.split("\n")]
+    return Segments(tuple("".join(s) for s in per_line), tuple(s for d in per_line for s in d))
+
+
+_JAPANESE_LETTER = re.compile(char_class(HIRAGANA_RANGES + KATAKANA_RANGES + KANJI_RANGES))
+
+
+def has_japanese_letter(text: str) -> bool:
+    return _JAPANESE_LETTER.search(text) is not None
+
+
+def equal_pieces(text: str, size: int) -> list[str]:
+    """`text` cut into round(len / size) (at least 1) pieces of equal length."""
+    k = max(1, round(len(text) / size))
+    bounds = [len(text) * i // k for i in range(k + 1)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def ending_fraction(items: tuple[str, ...], endings: tuple[str, ...], strip: bool = False) -> float:
+    """Fraction of `items` (stripped first with `strip`) that end with one of `endings`."""
+    if not items:
+        return 0.0
+    return sum(map(str.endswith, map(str.strip, items) if strip else items, repeat(endings))) / len(items)
 
 
 # --- duplicates ---------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Shard writers: JSONL (optionally gzip) and Parquet, written to a temporary name then renamed.
 
-A crash never leaves a half-written shard under its final name; a finished shard is complete.
+Every shard of a kind has the same columns, all strings (`document.COLUMNS`, plus `step` and
+`reason` for rejects), so `datasets.load_dataset("json" | "parquet", data_files=<every shard>)`
+reads a whole run at once. A crash never leaves a half-written shard under its final name.
 """
 
 from __future__ import annotations
@@ -9,24 +11,30 @@ import gzip
 import io
 import json
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Sequence
 
+from jaforge.corpus.document import COLUMNS
 from jaforge.extras import require
 
 SUFFIX = {"jsonl.gz": ".jsonl.gz", "jsonl": ".jsonl", "parquet": ".parquet"}
+REJECT_COLUMNS = COLUMNS + ("step", "reason")
 
 
 class ShardWriter:
     """Writes records to `path` atomically: `with ShardWriter(p, "jsonl.gz") as w: w.write(rec)`."""
 
-    def __init__(self, path: str | Path, format: str, gzip_level: int = 6, skip_empty: bool = False):
+    def __init__(self, path: str | Path, format: str, gzip_level: int = 6, skip_empty: bool = False,
+                 columns: Sequence[str] = COLUMNS):
+        if format not in SUFFIX:
+            raise ValueError(f"unknown shard format '{format}'; known: {', '.join(SUFFIX)}")
         self.path = Path(path)
         self.skip_empty = skip_empty  # write no file at all when no record came
         self.format = format
+        self.columns = tuple(columns)
         self.count = 0
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         self._handle: IO[str] | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._rows: dict[str, list[str]] = {c: [] for c in self.columns}
         self._gzip_level = gzip_level
 
     def __enter__(self) -> "ShardWriter":
@@ -36,16 +44,22 @@ class ShardWriter:
             self._handle = io.TextIOWrapper(raw, encoding="utf-8")
         elif self.format == "jsonl":
             self._handle = open(self._tmp, "w", encoding="utf-8")
-        elif self.format != "parquet":
-            raise ValueError(f"unknown shard format '{self.format}'; known: {', '.join(SUFFIX)}")
         return self
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, str]) -> None:
+        """Write one record; it must hold exactly this writer's columns, as strings."""
         self.count += 1
         if self._handle is not None:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.write(json.dumps({c: record[c] for c in self.columns},
+                                          ensure_ascii=False) + "\n")
         else:
-            self._rows.append(record)
+            for c in self.columns:
+                self._rows[c].append(record[c])
+
+    def write_line(self, line: str) -> None:
+        """Write a JSONL line already in this writer's layout (JSONL formats only)."""
+        self.count += 1
+        self._handle.write(line if line.endswith("\n") else line + "\n")
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._handle is not None:
@@ -58,14 +72,8 @@ class ShardWriter:
         self._tmp.replace(self.path)
 
 
-def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Columns id, text, metadata (a JSON string, so that every shard has one schema)."""
+def _write_parquet(path: Path, rows: dict[str, list[str]]) -> None:
     pa = require("pyarrow", "parquet", "Parquet output")
     pq = require("pyarrow.parquet", "parquet", "Parquet output")
-    table = pa.table({
-        "id": pa.array([r["id"] for r in rows], pa.string()),
-        "text": pa.array([r["text"] for r in rows], pa.string()),
-        "metadata": pa.array([json.dumps(r.get("metadata", {}), ensure_ascii=False) for r in rows],
-                             pa.string()),
-    })
+    table = pa.table({c: pa.array(values, pa.string()) for c, values in rows.items()})
     pq.write_table(table, path, compression="zstd")

@@ -4,6 +4,6 @@ Importing this package registers every rule in `FILTERS` and every preset in `PR
 """
 
 from jaforge.corpus.rules.base import FILTERS, PRESETS, Rule, make_rule, register_rule, resolve_rules
-from jaforge.corpus.rules import swallow, llmjp, hojichar, web  # noqa: F401  (registration)
+from jaforge.corpus.rules import footer, swallow, llmjp, hojichar, web  # noqa: F401  (registration)
 
 __all__ = ["FILTERS", "PRESETS", "Rule", "make_rule", "register_rule", "resolve_rules"]

@@ -29,7 +29,9 @@ import unicodedata
 from dataclasses import dataclass, fields
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+from annotated_types import Ge, Le
 
 import numpy as np
 
@@ -75,8 +77,8 @@ class DocumentLength(HojiCharRule):
     """Drop documents outside [min_doc_len, max_doc_len] characters (DocumentLengthFilter)."""
 
     hojichar_filter = "DocumentLengthFilter"
-    min_doc_len: int | None = None  # fewer characters → drop; None: no lower bound
-    max_doc_len: int | None = None  # more characters → drop; None: no upper bound
+    min_doc_len: Annotated[int, Ge(0)] | None = None  # fewer characters → drop; None: no bound
+    max_doc_len: Annotated[int, Ge(0)] | None = None  # more characters → drop; None: no bound
 
     def __call__(self, doc: Document) -> str | None:
         n = len(doc.text)
@@ -91,7 +93,7 @@ class AcceptJapanese(HojiCharRule):
     """Drop documents with no hiragana or katakana in their first `lookup_size` characters."""
 
     hojichar_filter = "AcceptJapanese"
-    lookup_size: int = 50  # characters from the start that must contain a kana
+    lookup_size: Annotated[int, Ge(0)] = 50  # characters from the start that must contain a kana
 
     def __call__(self, doc: Document) -> str | None:
         return None if _KANA.search(doc.text[: self.lookup_size]) else self.name
@@ -103,7 +105,7 @@ class DiscardRareKuten(HojiCharRule):
     """Drop documents with too few 。: fewer than len(text) / max_average_sentence_length."""
 
     hojichar_filter = "DiscardRareKuten"
-    max_average_sentence_length: int = 100  # characters per 。 above this → drop
+    max_average_sentence_length: Annotated[int, Ge(0)] = 100  # characters per 。 above this → drop
 
     def __call__(self, doc: Document) -> str | None:
         text = doc.text
@@ -117,7 +119,7 @@ class DiscardTooShortLines(HojiCharRule):
     breadcrumbs)."""
 
     hojichar_filter = "DiscardTooShortLines"
-    threshold: float = 0.5  # share of lines of ≤ 10 characters above this → drop
+    threshold: Annotated[float, Ge(0), Le(1)] = 0.5  # share of lines of ≤ 10 chars above this → drop
 
     def __call__(self, doc: Document) -> str | None:
         cps = doc_codepoints(doc)
@@ -132,7 +134,7 @@ class SingleCharacterRepetition(HojiCharRule):
     """Drop documents that repeat one character `threshold` or more times in a row."""
 
     hojichar_filter = "SingleCharacterRepetitionFilter"
-    threshold: int = 200  # a run of this many equal characters → drop
+    threshold: Annotated[int, Ge(0)] = 200  # a run of this many equal characters → drop
 
     def __call__(self, doc: Document) -> str | None:
         cps = doc_codepoints(doc)
@@ -151,7 +153,7 @@ class DiscardTooManyEndingEllipsis(HojiCharRule):
     """Drop documents whose lines mostly end with ... or … (truncated link lists)."""
 
     hojichar_filter = "DiscardTooManyEndingEllipsis"
-    threshold: float = 0.7  # lines ending in an ellipsis / line breaks above this → drop
+    threshold: Annotated[float, Ge(0), Le(1)] = 0.7  # lines ending in … / line breaks above → drop
 
     def __call__(self, doc: Document) -> str | None:
         text = doc.text
@@ -166,8 +168,8 @@ class CharRepetitionRatio(HojiCharRule):
     (CharRepetitionRatioFilter; catches noun-list adverts and repeated boilerplate)."""
 
     hojichar_filter = "CharRepetitionRatioFilter"
-    threshold: float = 0.33  # repetition ratio at or above this → drop
-    ngram_size: int = 5  # characters per n-gram
+    threshold: Annotated[float, Ge(0), Le(1)] = 0.33  # repetition ratio at or above this → drop
+    ngram_size: Annotated[int, Ge(1)] = 5  # characters per n-gram
 
     def __post_init__(self) -> None:
         if self.ngram_size < 1:
@@ -193,7 +195,7 @@ class DiscardBBSComments(HojiCharRule):
     pattern (dates, コメント, レビュー, 投稿, 質問, (曜), 〜話, hyphens, …)."""
 
     hojichar_filter = "DiscardBBSComments"
-    max_allowed_num: int = 14  # more pattern matches than this → drop
+    max_allowed_num: Annotated[int, Ge(0)] = 14  # more pattern matches than this → drop
 
     def __call__(self, doc: Document) -> str | None:
         text = doc.text
@@ -211,7 +213,7 @@ class DiscardAds(HojiCharRule):
     hojichar_filter = "DiscardAds"
     sample_list = "ad_words.txt"
     dict_path: str = ""  # keyword list, one a line; "" = the sample data/ja/noisy/ad_words.txt
-    max_allowed_num: int = 14  # more keyword matches than this → drop
+    max_allowed_num: Annotated[int, Ge(0)] = 14  # more keyword matches than this → drop
 
     def __post_init__(self) -> None:
         words = read_words(self.words_path())

@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Le
 from urllib.parse import urlsplit
 
 from jaforge.corpus import textstats as ts
@@ -32,7 +34,7 @@ _KANA = re.compile(ts.char_class(ts.HIRAGANA_RANGES + ts.KATAKANA_RANGES))
 class HasKana(Rule):
     """Drop documents without any hiragana or katakana: Chinese, or not Japanese at all."""
 
-    lookup_chars: int = 0  # look only at the first this many characters; 0 = the whole text
+    lookup_chars: Annotated[int, Ge(0)] = 0  # look only at the first this many characters; 0: all
 
     def __call__(self, doc: Document) -> str | None:
         text = doc.text[:self.lookup_chars] if self.lookup_chars > 0 else doc.text
@@ -47,7 +49,7 @@ class DiscardAds(Rule):
     The default, 11, is LLM-jp v1's cut: it dropped at more than 10 matches.
     """
 
-    min_matches: int = 11  # keyword matches (every occurrence) at or above this → drop
+    min_matches: Annotated[int, Ge(0)] = 11  # keyword matches (every occurrence) at or above → drop
     path: str = ""  # keyword list, one a line; "" = the shipped sample data/ja/noisy/ad_words.txt
     katakana_boundary: bool = False  # HojiChar matches plain substrings
 
@@ -66,7 +68,7 @@ class NgWordCount(Rule):
     """Drop documents with too many NG-word matches (LLM-jp's adult / discrimination / violence
     filters; it dropped at more than 3 matches per list, with katakana boundaries)."""
 
-    min_matches: int = 4  # matches at or above this → drop
+    min_matches: Annotated[int, Ge(0)] = 4  # matches at or above this → drop
     count: Literal["total", "distinct"] = "total"  # count every occurrence, or distinct words
     path: str = ""  # word list, one a line; "" = the shipped sample data/ja/noisy/ng_words.txt
     katakana_boundary: bool = True  # katakana words match only between non-katakana characters
@@ -87,7 +89,7 @@ class RareKuten(Rule):
     """Drop documents with too few 。 for their length: lists, tables, menus, non-prose
     (HojiChar's DiscardRareKuten)."""
 
-    max_chars_per_kuten: float = 100  # fewer than len(text) / this 。 → drop
+    max_chars_per_kuten: Annotated[float, Ge(0)] = 100  # fewer than len(text) / this 。 → drop
 
     def __call__(self, doc: Document) -> str | None:
         text = doc.text
@@ -100,8 +102,8 @@ class CompressionRatio(Rule):
     """Drop documents whose zlib compression ratio (level 9, on UTF-8 bytes) is outside
     [min_ratio, max_ratio]: too repetitive below, random strings and code-like noise above."""
 
-    min_ratio: float = 0.30  # compressed / raw bytes below this → drop
-    max_ratio: float = 0.70  # compressed / raw bytes above this → drop
+    min_ratio: Annotated[float, Ge(0)] = 0.30  # compressed / raw bytes below this → drop
+    max_ratio: Annotated[float, Ge(0)] = 0.70  # compressed / raw bytes above this → drop
 
     def __call__(self, doc: Document) -> str | None:
         ratio = doc.cached("compression_ratio", ts.compression_ratio)

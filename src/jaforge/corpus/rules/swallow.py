@@ -1,14 +1,27 @@
 """Quality rules of the Swallow corpus v1 (Okazaki et al., 2024, "Building a Large Japanese Web
 Corpus for Large Language Models"), and the `swallow_v1` preset that applies them in order.
 
-Defaults are the paper's thresholds, and the ratios follow its released annotator
-(github.com/swallow-llm/swallow-corpus): n-gram shares count overlapping character n-grams of
-the raw text, and duplicates count every occurrence after the first. Where jaforge differs:
-Japanese letters are hiragana + katakana + kanji (the annotator adds 。、), "letters" are
-Japanese + Latin letters (the annotator divides by all characters), blank lines are not lines,
-repeated n-grams are counted by occurrence as the paper describes (`count: distinct` gives the
-annotator's count), NG words respect katakana word boundaries, and ellipses also match their
-NFKC forms. Each rule returns its own name as the drop reason; `footer_trim` only rewrites text.
+By default every rule computes what the released annotator computes (github.com/swallow-llm/
+swallow-corpus, `quality.py` and `ngword.py`, `apply_v1`), with its thresholds:
+  - Japanese letters are hiragana U+3041–3096, katakana U+30A1–30FA, kanji (々〇〻, CJK
+    U+3400–9FFF, U+F900–FAFF) and 。．！？、，; the Japanese share divides them by all characters;
+  - paragraphs are all lines (blank ones too), sentences are split per line after one of
+    。．！？!? and keep their spaces;
+  - the top n-gram share counts occurrences; the repeated n-gram share counts distinct n-grams
+    (distinct n-grams seen twice or more / distinct n-grams);
+  - a sentence trails off when, stripped, it ends with … or ・;
+  - NG words are matched leftmost-longest, anywhere, against the Japanese letter count.
+jaforge's variants are options, never silent defaults: `letters: kana_kanji` (ー, small and
+half-width katakana and every kanji plane count; punctuation does not), `of: letters` (Japanese
+share of Japanese + Latin letters), `segments: stripped` (non-blank stripped lines; sentences end at
+a run of end marks), `count: occurrences` (the paper's wording for repeated n-grams; it grows with
+document length), `window: N` (repeated n-grams judged as the mean over pieces of about N
+characters, so the share no longer grows with length), `japanese_only: true` (sentence lengths
+leave out sentences without Japanese letters: code, logs), `min_letters` and
+`min_ratio_with_letters` (japanese_ratio: many Japanese letters pass at a lower share),
+`katakana_boundary: true` (NG words in katakana only between non-katakana).
+The preset ends with `footer_trim` (rules/footer.py, the cleaning phase, with jaforge's own keyword
+list), which only rewrites text. Each rule returns its own name as the drop reason.
 
     from jaforge.corpus.rules import PRESETS, make_rule
     rules = [make_rule(name, params) for name, params in PRESETS.get("swallow_v1")()]
@@ -17,16 +30,61 @@ NFKC forms. Each rule returns its own name as the drop reason; `footer_trim` onl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal, NamedTuple
+
+from annotated_types import Ge, Le
 
 from jaforge.corpus import textstats as ts
 from jaforge.corpus.document import Document
 from jaforge.corpus.rules.base import PRESETS, Rule, register_rule
 from jaforge.corpus.rules.wordlists import WordMatcher, cached_matches, shipped_data_path
 
+Share = Annotated[float, Ge(0), Le(1)]
+Count = Annotated[int, Ge(0)]
+Letters = Literal["swallow", "kana_kanji"]
+Segmentation = Literal["swallow", "stripped"]
 
-def _counts(doc: Document) -> ts.CharCounts:
-    return doc.cached("char_counts", ts.char_counts)
+
+class JapaneseLetters(NamedTuple):
+    hiragana: int
+    katakana: int
+    japanese: int
+    total: int  # the share's denominator
+
+
+def japanese_letters(doc: Document, letters: str, of: str = "characters") -> JapaneseLetters:
+    """Hiragana, katakana and Japanese letters by the chosen definition, and the denominator of
+    the Japanese share (`characters`: every character; `letters`: Japanese + Latin letters)."""
+    if letters == "swallow":
+        c = doc.cached("swallow_counts", ts.swallow_counts)
+        hira, kata, japanese = c.hiragana, c.katakana, c.japanese
+    else:
+        k = doc.cached("char_counts", ts.char_counts)
+        hira, kata, japanese = k.hiragana, k.katakana, k.japanese
+    if of == "characters":
+        total = len(doc.text)
+    else:
+        total = japanese + doc.cached("char_counts", ts.char_counts).latin
+    return JapaneseLetters(hira, kata, japanese, total)
+
+
+def paragraphs_and_sentences(doc: Document, segments: str) -> ts.Segments:
+    if segments == "swallow":
+        return doc.cached("swallow_segments", ts.swallow_segments)
+    return ts.Segments(doc.cached("lines", ts.lines), doc.cached("sentences", ts.sentences))
+
+
+def _sentences(doc: Document, segments: str, japanese_only: bool) -> tuple[str, ...]:
+    sents = paragraphs_and_sentences(doc, segments).sentences
+    if not japanese_only:
+        return sents
+    return doc.cached(f"japanese_sentences:{segments}",
+                      lambda _: tuple(s for s in sents if ts.has_japanese_letter(s)))
+
+
+def _duplicates(doc: Document, segments: str, which: int) -> ts.Duplicates:
+    key = f"duplicates:{segments}:{which}"
+    return doc.cached(key, lambda _: ts.duplicates(paragraphs_and_sentences(doc, segments)[which]))
 
 
 def _ngrams(doc: Document, sizes: Iterable[int]) -> ts.NgramProfile:
@@ -43,6 +101,8 @@ def _int_keys(shares: dict[Any, float], what: str) -> dict[int, float]:
     out = {int(n): float(v) for n, v in shares.items()}
     if not out or min(out) < 1 or max(out) > ts.MAX_N:
         raise ValueError(f"{what}: n-gram sizes must be within 1…{ts.MAX_N}, got {sorted(out)}")
+    if any(not 0 <= v <= 1 for v in out.values()):
+        raise ValueError(f"{what}: shares must be within 0…1, got {out}")
     return out
 
 
@@ -51,10 +111,22 @@ def _int_keys(shares: dict[Any, float], what: str) -> dict[int, float]:
 class MinLength(Rule):
     """Drop documents shorter than `min_chars` characters."""
 
-    min_chars: int = 400  # fewer characters than this → drop
+    min_chars: Count = 400  # fewer characters than this → drop
 
     def __call__(self, doc: Document) -> str | None:
         return self.name if len(doc.text) < self.min_chars else None
+
+
+@register_rule("japanese_letters")
+@dataclass
+class MinJapaneseLetters(Rule):
+    """Drop documents with fewer than `min_letters` Japanese letters."""
+
+    min_letters: Count = 400  # fewer Japanese letters than this → drop
+    letters: Letters = "swallow"
+
+    def __call__(self, doc: Document) -> str | None:
+        return self.name if japanese_letters(doc, self.letters).japanese < self.min_letters else None
 
 
 @register_rule("hiragana_ratio")
@@ -63,10 +135,11 @@ class HiraganaRatio(Rule):
     """Drop documents whose hiragana are too few of their Japanese letters (lists, tables,
     headline-only pages); no Japanese letters at all also drops."""
 
-    min_ratio: float = 0.2  # hiragana / (hiragana + katakana + kanji) below this → drop
+    min_ratio: Share = 0.2  # hiragana / Japanese letters below this → drop
+    letters: Letters = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        c = _counts(doc)
+        c = japanese_letters(doc, self.letters)
         return self.name if _ratio(c.hiragana, c.japanese) < self.min_ratio else None
 
 
@@ -75,36 +148,52 @@ class HiraganaRatio(Rule):
 class KatakanaRatio(Rule):
     """Drop documents whose Japanese letters are mostly katakana (product and keyword lists)."""
 
-    max_ratio: float = 0.5  # katakana / (hiragana + katakana + kanji) above this → drop
+    max_ratio: Share = 0.5  # katakana / Japanese letters above this → drop
+    letters: Letters = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        c = _counts(doc)
+        c = japanese_letters(doc, self.letters)
         return self.name if _ratio(c.katakana, c.japanese) > self.max_ratio else None
 
 
 @register_rule("japanese_ratio")
 @dataclass
 class JapaneseRatio(Rule):
-    """Drop documents whose letters are mostly not Japanese; no letters at all also drops."""
+    """Drop documents that are mostly not Japanese: Japanese letters below `min_ratio` of all
+    characters (`of: characters`) or of Japanese + Latin letters (`of: letters`), unless there
+    are `min_letters` Japanese letters and at least `min_ratio_with_letters` of them (a Japanese
+    manual full of code; 0 turns that off)."""
 
-    min_ratio: float = 0.5  # Japanese letters / (Japanese + Latin letters) below this → drop
+    min_ratio: Share = 0.5  # Japanese share below this → drop
+    letters: Letters = "swallow"
+    of: Literal["characters", "letters"] = "characters"
+    min_letters: Count = 0  # this many Japanese letters may keep a document with a lower share…
+    min_ratio_with_letters: Share = 0.0  # …when their share is at least this
 
     def __call__(self, doc: Document) -> str | None:
-        c = _counts(doc)
-        return self.name if _ratio(c.japanese, c.letters) < self.min_ratio else None
+        c = japanese_letters(doc, self.letters, self.of)
+        share = _ratio(c.japanese, c.total)
+        if share >= self.min_ratio:
+            return None
+        if self.min_letters and c.japanese >= self.min_letters and share >= self.min_ratio_with_letters:
+            return None
+        return self.name
 
 
 @register_rule("mean_sentence_length")
 @dataclass
 class MeanSentenceLength(Rule):
     """Drop documents whose mean sentence length is implausible for prose (fragments, or text
-    without sentence ends); sentences end at 。．！？!? and at line breaks."""
+    without sentence ends)."""
 
-    min_chars: float = 20  # mean below this → drop
-    max_chars: float = 90  # mean above this → drop
+    min_chars: Annotated[float, Ge(0)] = 20  # mean below this → drop
+    max_chars: Annotated[float, Ge(0)] = 90  # mean above this → drop
+    segments: Segmentation = "swallow"
+    japanese_only: bool = False  # true: sentences without Japanese letters (code, logs) don't count
 
     def __call__(self, doc: Document) -> str | None:
-        mean = doc.cached("mean_sentence_length", ts.mean_sentence_length)
+        sents = _sentences(doc, self.segments, self.japanese_only)
+        mean = sum(map(len, sents)) / len(sents) if sents else 0.0
         return self.name if mean < self.min_chars or mean > self.max_chars else None
 
 
@@ -113,11 +202,13 @@ class MeanSentenceLength(Rule):
 class MaxSentenceLength(Rule):
     """Drop documents with any sentence longer than `max_chars` characters."""
 
-    max_chars: int = 200  # a sentence longer than this → drop
+    max_chars: Count = 200  # a sentence longer than this → drop
+    segments: Segmentation = "swallow"
+    japanese_only: bool = False  # true: sentences without Japanese letters (code, logs) don't count
 
     def __call__(self, doc: Document) -> str | None:
-        longest = doc.cached("max_sentence_length", ts.max_sentence_length)
-        return self.name if longest > self.max_chars else None
+        sents = _sentences(doc, self.segments, self.japanese_only)
+        return self.name if max(map(len, sents), default=0) > self.max_chars else None
 
 
 @register_rule("ellipsis_ending")
@@ -125,26 +216,26 @@ class MaxSentenceLength(Rule):
 class EllipsisEnding(Rule):
     """Drop documents where many sentences trail off (truncated snippets, teaser lists)."""
 
-    max_ratio: float = 0.2  # sentences ending with one of `endings` / sentences above this → drop
-    # The paper's … and ・, plus ‥ and what NFKC normalization makes of … and ‥ (... and ..).
-    endings: list[str] = field(default_factory=lambda: ["…", "‥", "・", ".."])
+    max_ratio: Share = 0.2  # sentences ending with one of `endings` / sentences above this → drop
+    endings: list[str] = field(default_factory=lambda: ["…", "・"])
+    segments: Segmentation = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        sents = doc.cached("sentences", ts.sentences)
-        trailing = ts.ending_fraction(sents, tuple(self.endings))
+        sents = paragraphs_and_sentences(doc, self.segments).sentences
+        trailing = ts.ending_fraction(sents, tuple(self.endings), strip=self.segments == "swallow")
         return self.name if trailing > self.max_ratio else None
 
 
 @register_rule("duplicate_lines")
 @dataclass
 class DuplicateLines(Rule):
-    """Drop documents whose lines repeat (navigation, boilerplate); blank lines are ignored."""
+    """Drop documents whose lines (paragraphs) repeat: navigation, boilerplate."""
 
-    max_ratio: float = 0.30  # repeated lines / non-blank lines above this → drop
+    max_ratio: Share = 0.30  # repeated lines / lines above this → drop
+    segments: Segmentation = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        dup = doc.cached("line_duplicates", ts.line_duplicates)
-        return self.name if dup.fraction > self.max_ratio else None
+        return self.name if _duplicates(doc, self.segments, 0).fraction > self.max_ratio else None
 
 
 @register_rule("duplicate_sentences")
@@ -152,11 +243,11 @@ class DuplicateLines(Rule):
 class DuplicateSentences(Rule):
     """Drop documents whose sentences repeat."""
 
-    max_ratio: float = 0.30  # repeated sentences / sentences above this → drop
+    max_ratio: Share = 0.30  # repeated sentences / sentences above this → drop
+    segments: Segmentation = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        dup = doc.cached("sentence_duplicates", ts.sentence_duplicates)
-        return self.name if dup.fraction > self.max_ratio else None
+        return self.name if _duplicates(doc, self.segments, 1).fraction > self.max_ratio else None
 
 
 @register_rule("duplicate_line_chars")
@@ -164,10 +255,11 @@ class DuplicateSentences(Rule):
 class DuplicateLineChars(Rule):
     """Drop documents where repeated lines hold many of the characters."""
 
-    max_ratio: float = 0.20  # characters in repeated lines / characters in lines above this → drop
+    max_ratio: Share = 0.20  # characters in repeated lines / characters in lines above this → drop
+    segments: Segmentation = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        dup = doc.cached("line_duplicates", ts.line_duplicates)
+        dup = _duplicates(doc, self.segments, 0)
         return self.name if dup.char_fraction > self.max_ratio else None
 
 
@@ -176,10 +268,11 @@ class DuplicateLineChars(Rule):
 class DuplicateSentenceChars(Rule):
     """Drop documents where repeated sentences hold many of the characters."""
 
-    max_ratio: float = 0.20  # characters in repeated sentences / in all sentences above this → drop
+    max_ratio: Share = 0.20  # characters in repeated sentences / in all sentences above this → drop
+    segments: Segmentation = "swallow"
 
     def __call__(self, doc: Document) -> str | None:
-        dup = doc.cached("sentence_duplicates", ts.sentence_duplicates)
+        dup = _duplicates(doc, self.segments, 1)
         return self.name if dup.char_fraction > self.max_ratio else None
 
 
@@ -207,37 +300,53 @@ class TopNgramShare(Rule):
 class DuplicateNgramShare(Rule):
     """Drop documents with much repeated character n-gram content (Gopher's rule on characters).
 
-    `count: occurrences` (default) measures the occurrences of n-grams seen more than once over
-    all n-gram occurrences, as the paper describes; `count: distinct` measures distinct
-    repeated n-grams over distinct n-grams, which is what the released annotator computes.
+    `count: distinct` (default) measures distinct repeated n-grams over distinct n-grams, which
+    is what the released annotator computes; `count: occurrences` measures the occurrences of
+    n-grams seen more than once over all n-gram occurrences, as the paper words it. Both grow
+    with document length (ordinary reuse of terms), the occurrence share much faster; with
+    `window` a document of 1.5 windows or more is cut into equal pieces of about `window`
+    characters and judged by the mean share of its pieces.
     """
 
     # n → drop when the repeated share of n-grams exceeds it
     max_share: dict[int, float] = field(default_factory=lambda: {
         5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
-    count: Literal["occurrences", "distinct"] = "occurrences"
+    count: Literal["distinct", "occurrences"] = "distinct"
+    window: Count = 0  # > 0: the mean share over pieces of about this many characters
 
     def __post_init__(self) -> None:
         self.max_share = _int_keys(self.max_share, "duplicate_ngram_share.max_share")
 
     def __call__(self, doc: Document) -> str | None:
-        profile = _ngrams(doc, self.max_share)
+        if self.window and len(doc.text) >= 1.5 * self.window:
+            shares = doc.cached(f"windowed_ngrams:{self.window}:{self.count}", self._windowed)
+        else:
+            shares = self._shares(_ngrams(doc, self.max_share))
+        return self.name if any(shares[n] > limit for n, limit in self.max_share.items()) else None
+
+    def _shares(self, profile: ts.NgramProfile) -> dict[int, float]:
         share = (profile.duplicate_share if self.count == "occurrences"
                  else profile.duplicate_distinct_share)
-        for n, limit in self.max_share.items():
-            if share(n) > limit:
-                return self.name
-        return None
+        return {n: share(n) for n in self.max_share}
+
+    def _windowed(self, text: str) -> dict[int, float]:
+        """Mean shares over equal pieces of about `window` characters: a long document is judged
+        as several documents of ordinary length, so the share no longer grows with length."""
+        pieces = ts.equal_pieces(text, self.window)
+        per_piece = [self._shares(ts.NgramProfile(p).prepare(self.max_share)) for p in pieces]
+        return {n: sum(s[n] for s in per_piece) / len(per_piece) for n in self.max_share}
 
 
 @register_rule("ng_words")
 @dataclass
 class NgWords(Rule):
-    """Drop documents where NG words (a user word list) cover too much of the Japanese text."""
+    """Drop documents where NG words (a user word list) cover too much of the Japanese text;
+    a document without Japanese letters is kept (the released annotator's ratio is then 0)."""
 
-    max_ratio: float = 0.05  # NG-word characters / Japanese letters at or above this → drop
+    max_ratio: Share = 0.05  # NG-word characters / Japanese letters at or above this → drop
     path: str = ""  # word list, one word a line; "" = the shipped sample data/ja/noisy/ng_words.txt
-    katakana_boundary: bool = True  # katakana words match only between non-katakana characters
+    katakana_boundary: bool = False  # true: katakana words match only between non-katakana
+    letters: Letters = "swallow"
 
     def __post_init__(self) -> None:
         path = self.path or shipped_data_path("ja/noisy/ng_words.txt")
@@ -245,66 +354,17 @@ class NgWords(Rule):
 
     def __call__(self, doc: Document) -> str | None:
         chars = cached_matches(doc, self._matcher).chars
-        japanese = _counts(doc).japanese
-        if chars and (not japanese or chars / japanese >= self.max_ratio):
-            return self.name
-        return None
-
-
-DEFAULT_FOOTER_KEYWORDS = [
-    "Copyright", "copyright", "COPYRIGHT", "©", "(C)", "(c)", "All rights reserved",
-    "All Rights Reserved", "ALL RIGHTS RESERVED", "無断転載", "無断複製", "利用規約",
-    "ご利用規約", "サイトポリシー", "プライバシーポリシー", "個人情報保護方針",
-    "特定商取引法に基づく表記", "お問い合わせ", "お問合せ", "問い合わせ", "会社概要",
-    "運営会社", "サイトマップ", "ページトップ", "ページの先頭へ", "トップへ戻る",
-    "トップページ", "このページの先頭", "トラックバック", "広告掲載", "ログイン", "新規登録",
-]
-
-
-@register_rule("footer_trim")
-@dataclass
-class FooterTrim(Rule):
-    """Cut the footer of a web page: from the first of the last `max_lines` lines that is
-    dominated by footer keywords (Copyright, ©, 利用規約, お問い合わせ, …) to the end.
-
-    Everything after the first footer line goes with it, since footers also hold lines without
-    keywords (addresses, phone numbers). Never drops; documents without a footer are unchanged.
-    """
-
-    keywords: list[str] = field(default_factory=lambda: list(DEFAULT_FOOTER_KEYWORDS))
-    max_lines: int = 10  # how many trailing lines may belong to the footer
-    keyword_share: float = 0.3  # a line is a footer line when keywords cover more than this share
-
-    def __post_init__(self) -> None:
-        self._matcher = WordMatcher(self.keywords)
-
-    def __call__(self, doc: Document) -> str | None:
-        lines = doc.text.split("\n")
-        first = max(len(lines) - self.max_lines, 0)
-        if not self._matcher.search("\n".join(lines[first:])):
-            return None  # the common case: no keyword at all near the end
-        for i in range(first, len(lines)):
-            if self._is_footer(lines[i]):
-                doc.text = "\n".join(lines[:i]).rstrip()
-                break
-        return None
-
-    def _is_footer(self, line: str) -> bool:
-        line = line.strip()
-        return bool(line) and self._matcher.matches(line).chars / len(line) > self.keyword_share
+        japanese = japanese_letters(doc, self.letters).japanese
+        return self.name if japanese and chars / japanese >= self.max_ratio else None
 
 
 @PRESETS.register("swallow_v1")
 def swallow_v1() -> list[tuple[str, dict[str, Any]]]:
-    """The Swallow corpus v1 quality filter, then its footer trimming."""
+    """The Swallow corpus v1 quality filter as its released annotator applies it (`apply_v1`,
+    with the NG-word rule of `ngword.py`), then footer trimming. Every rule's default is the
+    annotator's semantics; see this module's docstring for the options that change them."""
     return [
         ("min_length", {"min_chars": 400}),
-        ("hiragana_ratio", {"min_ratio": 0.2}),
-        ("katakana_ratio", {"max_ratio": 0.5}),
-        ("japanese_ratio", {"min_ratio": 0.5}),
-        ("mean_sentence_length", {"min_chars": 20, "max_chars": 90}),
-        ("max_sentence_length", {"max_chars": 200}),
-        ("ellipsis_ending", {"max_ratio": 0.2}),
         ("duplicate_lines", {"max_ratio": 0.30}),
         ("duplicate_sentences", {"max_ratio": 0.30}),
         ("duplicate_line_chars", {"max_ratio": 0.20}),
@@ -312,6 +372,13 @@ def swallow_v1() -> list[tuple[str, dict[str, Any]]]:
         ("top_ngram_share", {"max_share": {2: 0.20, 3: 0.18, 4: 0.16}}),
         ("duplicate_ngram_share", {"max_share": {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12,
                                                  9: 0.11, 10: 0.10}}),
+        ("hiragana_ratio", {"min_ratio": 0.2}),
+        ("katakana_ratio", {"max_ratio": 0.5}),
+        ("japanese_ratio", {"min_ratio": 0.5}),
+        ("japanese_letters", {"min_letters": 400}),
+        ("mean_sentence_length", {"min_chars": 20, "max_chars": 90}),
+        ("max_sentence_length", {"max_chars": 200}),
+        ("ellipsis_ending", {"max_ratio": 0.2}),
         ("ng_words", {"max_ratio": 0.05}),
         ("footer_trim", {}),
     ]
