@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Columns whose values depend on the machine's speed rather than on the training itself.
-TIMING_FIELDS = ("tokens_per_s", "mfu", "elapsed_s")
+# Columns whose values depend on the machine rather than on the training itself.
+TIMING_FIELDS = ("tokens_per_s", "mfu", "elapsed_s", "peak_rss_mb", "gpu_peak_mb")
 
 
 def _rows_up_to(path: Path, last_step: int) -> list[dict]:
@@ -93,24 +93,32 @@ class MetricsLog:
 
 
 class Throughput:
-    """Tokens/s, MFU against a peak FLOP/s, and ETA, measured over the steps of this process."""
+    """Tokens/s, MFU against a peak FLOP/s, and ETA, measured over the steps of this process.
+    `add` counts a step's tokens (no clock read that matters); `stats` is read at logged steps,
+    after the loop has waited for the device, so it measures finished work."""
 
-    def __init__(self, flops_per_token: int, peak_flops: float, world_size: int):
+    def __init__(self, flops_per_token: float, peak_flops: float, world_size: int):
         self.flops_per_token = flops_per_token
         self.peak = peak_flops * world_size
         self.start = time.perf_counter()
         self.tokens = 0
         self.steps = 0
 
-    def update(self, tokens: int) -> dict[str, float]:
+    def add(self, tokens: int) -> None:
         self.tokens += tokens
         self.steps += 1
+
+    def stats(self) -> dict[str, float]:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         rate = self.tokens / elapsed
         stats = {"tokens_per_s": rate, "elapsed_s": elapsed}
-        if self.peak > 0:
+        if self.peak > 0 and self.flops_per_token > 0:
             stats["mfu"] = rate * self.flops_per_token / self.peak
         return stats
+
+    def update(self, tokens: int) -> dict[str, float]:
+        self.add(tokens)
+        return self.stats()
 
     def eta_s(self, steps_left: int) -> float:
         elapsed = time.perf_counter() - self.start
