@@ -43,7 +43,8 @@ from jaforge.train.precision import MasterWeights, autocast, checkpoint_blocks
 from jaforge.train.schedule import LRSchedule
 
 log = logging.getLogger(__name__)
-ALWAYS_MAY_CHANGE = ["trainer.resume", "trainer.resume_may_change"]
+# the directory is the run: a run moved or copied elsewhere continues there
+ALWAYS_MAY_CHANGE = ["trainer.resume", "trainer.resume_may_change", "output_dir"]
 
 
 @dataclass
