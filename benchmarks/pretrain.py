@@ -120,17 +120,18 @@ def pretrain_config(paths: dict[str, Path], size: str, precision: str = "fp32", 
 # --- the two training loops -----------------------------------------------------------------------
 
 def jaforge_stepper(paths: dict[str, Path], size: str, precision: str = "fp32", compile: bool = False):
-    """jaforge's own step: the trainer's train_step (sampler, accumulation, clip, fused AdamW),
-    on the model as the trainer wraps it (torch.compile with `trainer.compile: true`)."""
+    """jaforge's own step: the training loop's train_step (batches prepared a step ahead, micro-
+    batches, clip, fused AdamW) on the model as the loop places and wraps it (torch.compile with
+    `trainer.compile: true`); the loss is read every step, as the peer's loop does."""
     from jaforge.train.distributed import ProcessInfo
-    from jaforge.train.trainer import build_run, train_step, wrap
+    from jaforge.train.loop import TrainingLoop
+    from jaforge.train.trainer import PretrainTask
 
-    run_ = build_run(pretrain_config(paths, size, precision, compile), ProcessInfo())
-    wrap(run_)
+    loop = TrainingLoop(PretrainTask(pretrain_config(paths, size, precision, compile)), ProcessInfo())
+    loop.prepare()
 
     def step(i: int) -> float:
-        run_.schedule.apply(run_.optimizer, i)
-        return train_step(run_, i)[0]
+        return loop.read_row(loop.train_step(i))["loss"]
 
     return step
 

@@ -68,10 +68,12 @@ def prepare(work: Path) -> dict[str, Path]:
     export_hf(Transformer(cfg), cfg, work / "hf", tokenizer_dir=tokenizer)
     paths = {"work": work, "hf": work / "hf", "tokenizer": tokenizer, "adapter": work / "init-adapter"}
     from jaforge.sft.lora import save_adapter
-    from jaforge.sft.trainer import build_model
+    from jaforge.sft.trainer import load_tunable
+    from jaforge.train.loop import seed_everything
 
     sft_cfg = sft_config(paths)
-    model = build_model(sft_cfg)[0]
+    seed_everything(sft_cfg.trainer.seed)  # the loop's start: the same LoRA init as its runs
+    model = load_tunable(sft_cfg)[0]
     save_adapter(model, sft_cfg.lora, paths["adapter"], base=str(paths["hf"]))
     return paths
 
@@ -96,15 +98,19 @@ def sft_config(paths: dict[str, Path]):
 # --- the two tools --------------------------------------------------------------------------------
 
 def jaforge_run(paths: dict[str, Path], total: int, warmup: int) -> dict:
-    """jaforge's own loop pieces: build_loop (data, model + LoRA, fused AdamW) and train_step."""
-    from jaforge.sft.trainer import build_loop, train_step
+    """jaforge's own loop: the sft task (data, model + LoRA, fused AdamW) on the training loop's
+    train_step; the loss is read every step (the peer logs every step too)."""
+    from jaforge.sft.trainer import SFTTask
+    from jaforge.train.distributed import ProcessInfo
+    from jaforge.train.loop import TrainingLoop
 
-    loop = build_loop(sft_config(paths))[0]
+    loop = TrainingLoop(SFTTask(sft_config(paths)), ProcessInfo())
+    loop.prepare()
     losses, start = [], time.perf_counter()
     for step in range(total):
         if step == warmup:
             start = time.perf_counter()
-        losses.append(train_step(loop, step)["loss"])
+        losses.append(loop.read_row(loop.train_step(step))["loss"])
     return {"seconds": time.perf_counter() - start, "losses": losses}
 
 

@@ -13,7 +13,7 @@ from jaforge.config import build
 from jaforge.model.checkpoint import load_model
 from jaforge.train.config import PretrainConfig, TrainerConfig
 from jaforge.train.metrics import read_metrics
-from jaforge.train.state_files import read_state
+from jaforge.train.state_files import read_state, read_tensors
 from jaforge.train.trainer import run
 
 from .tiny_setup import tiny_run_config, write_yaml
@@ -53,3 +53,24 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, token_dirs
         assert torch.allclose(a, b, atol=1e-4), name  # the gathered final weights are whole
     state = read_state(tmp_path / "two" / "checkpoints" / "step-00000008", "trainer_state")
     assert state["world_size"] == 2 and state["optimizer"]["state"]
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
+def test_fsdp_with_bf16_mixed_precision_and_activation_checkpointing(tmp_path, token_dirs):
+    """FSDP2's mixed-precision policy (bf16 gathers, fp32 shards and reductions) on two processes
+    follows the fp32 single-process curve closely and saves whole fp32 weights."""
+    run(build(PretrainConfig, ddp_config(token_dirs, tmp_path / "one")))
+    cfg = ddp_config(token_dirs, tmp_path / "two")
+    cfg["trainer"].update(strategy="fsdp", precision="bf16", activation_checkpointing=True)
+    config = write_yaml(tmp_path / "fsdp-bf16.yaml", cfg)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", "-m", "jaforge.cli", "pretrain", "--config", str(config)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = read_metrics(tmp_path / "one" / "metrics.jsonl")
+    two = read_metrics(tmp_path / "two" / "metrics.jsonl")
+    assert [r["step"] for r in two] == list(range(1, 9))
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], abs=3e-2)
+    saved = read_tensors(tmp_path / "two" / "model" / "model.safetensors")
+    assert {t.dtype for t in saved.values()} == {torch.float32}
