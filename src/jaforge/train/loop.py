@@ -19,6 +19,7 @@ import contextlib
 import logging
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -133,6 +134,8 @@ class TrainingLoop:
         self.masters: Optional[MasterWeights] = None
         self.start, self.steps = 0, 0
         self.batches: Optional[Prefetcher] = None
+        self.checkpoint_s: Optional[float] = None
+        """Seconds the last checkpoint took (the run's metrics report it)."""
 
     @property
     def device(self) -> str:
@@ -386,6 +389,7 @@ class TrainingLoop:
             yield self.raw
 
     def checkpoint(self, step: int) -> None:
+        started = time.perf_counter()
         write_rank_state(self.out, step, self.info.rank)
         optimizer_state = fsdp.full_optimizer_state(self.raw, self.optimizer) if self.sharded \
             else self.optimizer.state_dict()
@@ -397,6 +401,7 @@ class TrainingLoop:
                 save_checkpoint(self.out, step, lambda d: self.task.save_weights(model, d), state,
                                 self.cfg.keep_last)
         barrier(self.info)
+        self.checkpoint_s = time.perf_counter() - started
 
 
 def _progress(t: Any, start: int, total: int, info: ProcessInfo):

@@ -135,7 +135,7 @@ class PretrainTask(Task):
                 save_model(model, self.model_cfg, out / MODEL_DIR)
         metrics = {"loss": last.get("loss"), "val_loss": last.get("val_loss"),
                    "steps": loop.steps, "tokens": self.sampler.tokens_through(loop.steps),
-                   **loop.params, **peak_memory_mb(loop.device)}
+                   **loop.params, "checkpoint_s": loop.checkpoint_s, **peak_memory_mb(loop.device)}
         return StageResult("pretrain", str(out), outputs={
             "model": str(out / MODEL_DIR), "checkpoints": str(out / "checkpoints"),
             "metrics": str(out / "metrics.jsonl")}, metrics=metrics)
