@@ -38,7 +38,7 @@ from jaforge.train.device import Prefetcher, is_cuda, peak_memory_mb, pinned, to
 from jaforge.train.distributed import (ProcessInfo, all_agree, barrier, init_processes,
                                        mean_over_processes, shutdown)
 from jaforge.train.host_memory import keep_freed_memory
-from jaforge.train.metrics import MetricsLog, Throughput
+from jaforge.train.metrics import MetricsLog, Throughput, progress_bar, show_row
 from jaforge.train.optim import build_optimizer
 from jaforge.train.precision import MasterWeights, autocast, checkpoint_blocks
 from jaforge.train.schedule import LRSchedule
@@ -340,7 +340,7 @@ class TrainingLoop:
                    "elapsed_s", "peak_rss_mb", "gpu_peak_mb"]
         metrics = MetricsLog(self.out, columns, self.start, self.info.is_main, t.tensorboard)
         speed = Throughput(self.task.flops_per_token(), t.peak_flops, self.info.world_size)
-        bar = _progress(t, self.start, self.steps, self.info)
+        bar = progress_bar(t.progress and self.info.is_main, self.start, self.steps)
         self.task.begin(self)
         try:
             for step in range(self.start, self.steps):
@@ -351,7 +351,7 @@ class TrainingLoop:
                     metrics.log(row)
                 if is_every(out.step, t.checkpoint_every, self.steps):
                     self.checkpoint(out.step)
-                _show(bar, row)
+                show_row(bar, row)
         finally:
             if self.batches is not None:
                 self.batches.close()
@@ -402,22 +402,3 @@ class TrainingLoop:
                                 self.cfg.keep_last)
         barrier(self.info)
         self.checkpoint_s = time.perf_counter() - started
-
-
-def _progress(t: Any, start: int, total: int, info: ProcessInfo):
-    if not (t.progress and info.is_main):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
-
-
-def _show(bar, row: Optional[dict]) -> None:
-    if bar is None:
-        return
-    if row is not None:
-        shown = {"loss": f"{row['loss']:.3f}", "tok/s": f"{row['tokens_per_s']:.0f}"}
-        shown.update({"mfu": f"{row['mfu']:.1%}"} if "mfu" in row else {})
-        shown.update({k: f"{row[k]:.3f}" for k in ("val_loss", "val_ppl") if row.get(k) is not None})
-        bar.set_postfix(shown, refresh=False)
-    bar.update(1)

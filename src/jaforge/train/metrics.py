@@ -1,5 +1,5 @@
 """Training metrics: one row per logged step into metrics.jsonl and metrics.csv (and TensorBoard),
-plus the progress bar's throughput, MFU and ETA.
+plus the throughput, MFU and ETA, and the progress bar that shows them.
 
 A resumed run first drops every row past the checkpoint it resumes from (the killed run may have
 logged a few more steps), so the files always hold each step once, in order.
@@ -11,7 +11,7 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 # Columns whose values depend on the machine rather than on the training itself.
 TIMING_FIELDS = ("tokens_per_s", "mfu", "elapsed_s", "peak_rss_mb", "gpu_peak_mb")
@@ -123,3 +123,24 @@ class Throughput:
     def eta_s(self, steps_left: int) -> float:
         elapsed = time.perf_counter() - self.start
         return elapsed / max(self.steps, 1) * steps_left
+
+
+def progress_bar(enabled: bool, start: int, total: int):
+    """A tqdm bar over the steps (None when disabled)."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+
+def show_row(bar, row: Optional[dict]) -> None:
+    """Advance the bar one step; a logged step's loss, tokens/s, MFU and validation on it."""
+    if bar is None:
+        return
+    if row is not None:
+        shown = {"loss": f"{row['loss']:.3f}", "tok/s": f"{row['tokens_per_s']:.0f}"}
+        shown.update({"mfu": f"{row['mfu']:.1%}"} if "mfu" in row else {})
+        shown.update({k: f"{row[k]:.3f}" for k in ("val_loss", "val_ppl") if row.get(k) is not None})
+        bar.set_postfix(shown, refresh=False)
+    bar.update(1)
