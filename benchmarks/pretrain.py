@@ -1,6 +1,10 @@
 """jaforge's pretraining step side by side with a plain transformers LlamaForCausalLM + AdamW loop.
 
-    python benchmarks/pretrain.py [--quick] [--rounds 3] [--threads 1]
+    python benchmarks/pretrain.py [--quick] [--rounds 3] [--threads 1] [--device auto|cpu|cuda]
+
+On a machine with CUDA (or with --device cuda) it runs the GPU benchmark instead,
+benchmarks/gpu/pretrain_gpu.py (the loop vs its bare model step vs transformers at 125M–1B, bf16),
+passing the other arguments on; --device cpu keeps this CPU benchmark.
 
 Input: the embedded corpus (data/ja/clean, data/en/clean.jsonl) tokenised by `jaforge tokenize-data`
 with a byte-level BPE trained here (vocab 2,048 for ~1M parameters, 8,000 for ~10M), windows drawn
@@ -120,17 +124,18 @@ def pretrain_config(paths: dict[str, Path], size: str, precision: str = "fp32", 
 # --- the two training loops -----------------------------------------------------------------------
 
 def jaforge_stepper(paths: dict[str, Path], size: str, precision: str = "fp32", compile: bool = False):
-    """jaforge's own step: the trainer's train_step (sampler, accumulation, clip, fused AdamW),
-    on the model as the trainer wraps it (torch.compile with `trainer.compile: true`)."""
+    """jaforge's own step: the training loop's train_step (batches prepared a step ahead, micro-
+    batches, clip, fused AdamW) on the model as the loop places and wraps it (torch.compile with
+    `trainer.compile: true`); the loss is read every step, as the peer's loop does."""
     from jaforge.train.distributed import ProcessInfo
-    from jaforge.train.trainer import build_run, train_step, wrap
+    from jaforge.train.loop import TrainingLoop
+    from jaforge.train.trainer import PretrainTask
 
-    run_ = build_run(pretrain_config(paths, size, precision, compile), ProcessInfo())
-    wrap(run_)
+    loop = TrainingLoop(PretrainTask(pretrain_config(paths, size, precision, compile)), ProcessInfo())
+    loop.prepare()
 
     def step(i: int) -> float:
-        run_.schedule.apply(run_.optimizer, i)
-        return train_step(run_, i)[0]
+        return loop.read_row(loop.train_step(i))["loss"]
 
     return step
 
@@ -344,8 +349,31 @@ def machine(threads: int) -> dict[str, Any]:
             "load_average": os.getloadavg()}
 
 
+def run_gpu_benchmark_instead() -> bool:
+    """On CUDA (unless --device cpu), hand the command line to benchmarks/gpu/pretrain_gpu.py."""
+    import runpy
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--device", default="auto")
+    pre.add_argument("--worker")
+    known, rest = pre.parse_known_args()
+    if known.worker or known.device == "cpu":
+        return False
+    import torch
+
+    if known.device == "auto" and not torch.cuda.is_available():
+        return False
+    gpu_script = Path(__file__).resolve().parent / "gpu" / "pretrain_gpu.py"
+    sys.argv = [str(gpu_script)] + rest
+    runpy.run_path(str(gpu_script), run_name="__main__")
+    return True
+
+
 def main() -> None:
+    if run_gpu_benchmark_instead():
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", help="auto: the GPU benchmark where CUDA is present")
     parser.add_argument("--quick", action="store_true", help="~1M model only, 1 round, few steps")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)

@@ -27,10 +27,20 @@ def test_defaults_are_derived():
     (dict(mixer="rwkv", sliding_window=8), "sliding_window"),
     (dict(mixer="rwkv", qk_norm=True), "qk_norm"),
     (dict(mixer="rwkv", n_head=4, n_kv_head=2), "n_kv_head"),
+    (dict(n_head=0), "n_head"),
 ])
 def test_bad_combinations_are_refused(bad, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):  # a ConfigError: one line on the command line
         ModelConfig(**bad)
+
+
+def test_ranges_are_declared_on_the_fields():
+    for key, value in (("n_head", 0), ("n_layer", 0), ("d_ff", 0), ("head_dim", 0), ("dropout", 1.0),
+                       ("norm_eps", 0.0), ("moe_experts", -1)):
+        with pytest.raises(ConfigError, match=f"'{key}'.*out of range"):
+            build(ModelConfig, {key: value})
+    derived = build(ModelConfig, {"d_model": 96, "n_head": 3, "head_dim": None, "d_ff": None})
+    assert (derived.head_dim, derived.d_ff) == (32, 256)
 
 
 def test_moe_every_k_th_layer():

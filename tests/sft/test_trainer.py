@@ -33,8 +33,9 @@ def test_lora_run_writes_tables_adapter_and_merged_model(model_dirs, tokenizer_d
     out = tmp_path / "run"
     result = run(build(SFTConfig, tiny_sft_config(model_dirs["jaforge"], tokenizer_dir, out,
                                                   merge=True, **{"trainer.eval_every": 5})))
-    assert result.steps == 10 and [r[0] for r in curve(out)] == list(range(1, 11))
-    assert result.after["ppl"] < result.before["ppl"]
+    assert result.metrics["steps"] == 10 and [r[0] for r in curve(out)] == list(range(1, 11))
+    assert result.metrics["ppl_after"] < result.metrics["ppl_before"]
+    assert result.outputs["adapter"] == str(out / "adapter") and result.metrics["loss"] > 0
     table = result.markdown()
     assert "| ppl/dolly_ja |" in table and "## Generations" in table
     report = json.loads((out / "data_report.json").read_text("utf-8"))
@@ -46,7 +47,7 @@ def test_lora_run_writes_tables_adapter_and_merged_model(model_dirs, tokenizer_d
 
 
 def command(config):
-    return [sys.executable, "-m", "jaforge.sft.trainer", "--config", str(config)]
+    return [sys.executable, "-m", "jaforge.cli", "sft", "--config", str(config)]
 
 
 def last_step(out):
@@ -86,7 +87,7 @@ def test_full_tuning_from_a_hugging_face_dir(model_dirs, tokenizer_dir, tmp_path
     cfg = tiny_sft_config(model_dirs["hf"], tokenizer_dir, out, method="full",
                           **{"trainer.max_steps": 4, "data.packing": False, "data.loss_on": "all"})
     result = run(build(SFTConfig, cfg))
-    assert result.after["ppl"] < result.before["ppl"]
+    assert result.metrics["ppl_after"] < result.metrics["ppl_before"]
     assert (out / "model" / "model_config.json").exists() and (out / "hf" / "config.json").exists()
 
 
@@ -116,6 +117,6 @@ def test_jglue_task_scores_before_and_after(model_dirs, tokenizer_dir, tmp_path)
     out = tmp_path / "tasks"
     result = run(build(SFTConfig, tiny_sft_config(model_dirs["jaforge"], tokenizer_dir, out, **{
         "trainer.max_steps": 2, "eval.tasks": ["jnli"], "eval.shots": 0, "eval.task_limit": 4})))
-    keys = [k for k in result.after if k.startswith("jnli/")]
-    assert keys and all(k in result.before for k in keys)
+    keys = [k.removesuffix("_after") for k in result.metrics if k.startswith("jnli/") and k.endswith("_after")]
+    assert keys and all(f"{k}_before" in result.metrics for k in keys)
     assert "| jnli/" in result.markdown()

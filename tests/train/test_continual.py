@@ -11,6 +11,7 @@ from jaforge.model import ModelConfig, Transformer
 from jaforge.train.config import PretrainConfig
 from jaforge.train.continual import initial_model
 from jaforge.train.metrics import read_metrics
+from jaforge.train.state_files import read_state
 from jaforge.train.trainer import run
 
 from .tiny_setup import VOCAB, tiny_run_config
@@ -33,7 +34,7 @@ def base_run(tmp_path_factory, token_dirs):
 
 def test_init_from_a_run_loads_its_final_checkpoint(base_run):
     model, cfg = initial_model(str(base_run), ModelConfig(), None)
-    saved = torch.load(base_run / "checkpoints" / "step-00000004" / "trainer_state.pt", weights_only=False)
+    saved = read_state(base_run / "checkpoints" / "step-00000004", "trainer_state")
     assert saved["step"] == 4 and cfg.vocab_size == VOCAB and not cfg.tie_embeddings
     assert not torch.equal(model.lm_head.weight, Transformer(cfg).lm_head.weight)
 
@@ -68,7 +69,7 @@ def test_continual_pretraining_runs_with_an_expanded_vocabulary(base_run, tmp_pa
                           init_from=str(base_run), expansion=str(tmp_path / "expansion.json"))
     result = run(build(PretrainConfig, cfg))
     rows = read_metrics(tmp_path / "cpt" / "metrics.jsonl")
-    assert len(rows) == 3 and result.val_loss is not None
+    assert len(rows) == 3 and result.metrics["val_loss"] is not None
     first_base_loss = read_metrics(base_run / "metrics.jsonl")[0]["loss"]
     assert rows[0]["loss"] < first_base_loss  # it starts from the trained model, not from scratch
 

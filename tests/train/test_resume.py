@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from jaforge.config import build
-from jaforge.train.config import PretrainConfig
+from jaforge.train.config import PretrainConfig, TrainerConfig
 from jaforge.train.metrics import read_metrics
 from jaforge.train.trainer import run
 
@@ -22,7 +22,7 @@ CURVE = ("step", "loss", "lr", "grad_norm", "tokens", "val_loss", "val_loss/ja",
 
 
 def command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "jaforge.train.trainer", "--config", str(config)]
+    return [sys.executable, "-m", "jaforge.cli", "pretrain", "--config", str(config)]
 
 
 def curve(run_dir: Path) -> list[tuple]:
@@ -67,7 +67,8 @@ def test_a_finished_run_extends_from_its_last_checkpoint(tmp_path, token_dirs):
     run_dir = tmp_path / "run"
     run(build(PretrainConfig, tiny_run_config(token_dirs, run_dir, max_steps=6)))
     first = curve(run_dir)
-    run(build(PretrainConfig, tiny_run_config(token_dirs, run_dir, max_steps=9)))
+    extend = TrainerConfig().resume_may_change + ["trainer.max_steps"]  # a longer schedule: allowed
+    run(build(PretrainConfig, tiny_run_config(token_dirs, run_dir, max_steps=9, resume_may_change=extend)))
     extended = curve(run_dir)
     assert extended[:6] == first and [r[0] for r in extended] == list(range(1, 10))
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-00000006", "step-00000009"]

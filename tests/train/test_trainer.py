@@ -35,7 +35,7 @@ def test_accumulation_matches_one_big_micro_batch(tmp_path, token_dirs):
 def test_metrics_files_and_final_model(tmp_path, token_dirs):
     result, rows = train(token_dirs, tmp_path / "r", peak_flops=1e11)
     assert [r["step"] for r in rows] == list(range(1, 7))
-    assert result.val_loss == rows[-1]["val_loss"] and "val_loss" in rows[2]
+    assert result.metrics["val_loss"] == rows[-1]["val_loss"] and "val_loss" in rows[2]
     assert all(0 < r["mfu"] < 1 and r["tokens_per_s"] > 0 for r in rows)
     with open(tmp_path / "r" / "metrics.csv") as f:
         table = list(csv.DictReader(f))

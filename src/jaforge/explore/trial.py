@@ -116,7 +116,7 @@ def train_sft(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
     shape = dict.fromkeys(("non_embedding_params", "params", "tokens", "train_flops", "n_layer",
                            "d_model", "aspect_ratio"), 0.0)
     return {**shape, "final": scores["after"], "best": scores["after"], "before": scores["before"],
-            "forgetting": {}, "curve": [], "train_loss": outcome.loss, "steps": outcome.steps,
+            "forgetting": {}, "curve": [], "train_loss": outcome.metrics["loss"], "steps": outcome.metrics["steps"],
             "datasets": {}}
 
 

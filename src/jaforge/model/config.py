@@ -9,7 +9,11 @@ encodings, token mixers and init schemes are the keys of the registries in `jafo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
+
+from annotated_types import Ge, Gt, Lt
+
+from jaforge.errors import ConfigError
 
 Norm = Literal["rmsnorm", "layernorm"]
 Activation = Literal["swiglu", "geglu", "gelu", "relu", "relu2", "silu"]
@@ -19,47 +23,49 @@ InitScheme = Literal["normal", "scaled", "small"]
 Mixer = Literal["attention", "rwkv"]
 
 GATED_ACTIVATIONS = ("swiglu", "geglu")
+Positive = Annotated[int, Ge(1)]
 
 
 @dataclass
 class ModelConfig:
-    vocab_size: int = 32000
+    vocab_size: Positive = 32000
     """Rows of the token embedding (and of the output head)."""
-    n_layer: int = 4
+    n_layer: Positive = 4
     """Number of transformer blocks."""
-    d_model: int = 256
+    d_model: Positive = 256
     """Width of the residual stream."""
-    n_head: int = 4
+    n_head: Positive = 4
     """Query heads per attention layer."""
-    n_kv_head: Optional[int] = None
+    n_kv_head: Optional[Positive] = None
     """Key/value heads: None or n_head = multi-head (MHA), 1 = multi-query (MQA), between = grouped
     (GQA); must divide n_head."""
-    head_dim: Optional[int] = None
-    """Width of one attention head; None = d_model // n_head."""
-    d_ff: Optional[int] = None
-    """Hidden width of the feed-forward; None = 4·d_model, or 8/3·d_model for gated activations
-    (swiglu, geglu) so the parameter count matches, rounded up to a multiple of `ffn_multiple_of`."""
-    ffn_multiple_of: int = 32
+    head_dim: Optional[Positive] = None
+    """Width of one attention head; None (null) = derived: d_model // n_head."""
+    d_ff: Optional[Positive] = None
+    """Hidden width of the feed-forward; None (null) = derived: 4·d_model, or 8/3·d_model for gated
+    activations (swiglu, geglu) so the parameter count matches, rounded up to a multiple of
+    `ffn_multiple_of`."""
+    ffn_multiple_of: Positive = 32
     """The default d_ff is rounded up to a multiple of this (hardware-friendly widths)."""
-    max_seq_len: int = 1024
+    max_seq_len: Positive = 1024
     """Longest sequence the model is built for (size of a learned position table; RoPE/ALiBi
     extrapolate but are only trained up to here)."""
     activation: Activation = "swiglu"
     """Feed-forward: swiglu, geglu (gated), gelu, relu, relu2 (squared ReLU), silu."""
     norm: Norm = "rmsnorm"
     """Normalisation layer: rmsnorm or layernorm."""
-    norm_eps: float = 1e-5
+    norm_eps: Annotated[float, Gt(0)] = 1e-5
     """Epsilon of every norm."""
     norm_placement: NormPlacement = "pre"
     """pre: x + f(norm(x)); post: norm(x + f(x)) (original transformer); sandwich: x + norm(f(norm(x)))."""
     position: Position = "rope"
     """Position encoding: rope (rotary), alibi (linear attention biases), learned (absolute table),
     none (causal masking alone, NoPE)."""
-    rope_base: float = 10000.0
+    rope_base: Annotated[float, Gt(0)] = 10000.0
     """RoPE frequency base θ (Llama 2: 1e4, Llama 3: 5e5)."""
     qk_norm: bool = False
     """Normalise queries and keys per head (with the `norm` type) before the dot product."""
-    sliding_window: Optional[int] = None
+    sliding_window: Optional[Positive] = None
     """Each token attends to at most this many latest tokens (itself included); None = full causal."""
     mixer: Mixer = "attention"
     """Token mixer of every block: attention (causal softmax self-attention), or rwkv (an RWKV-style
@@ -71,35 +77,37 @@ class ModelConfig:
     """Biases in the attention and feed-forward projections."""
     tie_embeddings: bool = True
     """Share the token embedding with the output head."""
-    dropout: float = 0.0
+    dropout: Annotated[float, Ge(0), Lt(1)] = 0.0
     """Dropout on embeddings, attention weights and each residual branch (training only)."""
     init: InitScheme = "scaled"
     """Weight init: normal (every matrix N(0, init_std)); scaled (as normal, but the residual
     output projections get init_std/√(2·n_layer), GPT-2); small (small-init √(2/(5·d_model)) and
     output projections 2/(n_layer·√d_model), GPT-NeoX)."""
-    init_std: float = 0.02
+    init_std: Annotated[float, Gt(0)] = 0.02
     """Standard deviation for the normal and scaled schemes."""
-    residual_scale: float = 1.0
+    residual_scale: Annotated[float, Gt(0)] = 1.0
     """Each branch's output is multiplied by this before it is added to the residual stream."""
     residual_scale_by_depth: bool = False
     """Also multiply each branch by 1/√(2·n_layer) (depth-scaled residuals)."""
-    z_loss: float = 0.0
+    z_loss: Annotated[float, Ge(0)] = 0.0
     """Coefficient of the z-loss, mean(log Z)² of the output softmax (PaLM uses 1e-4); 0 = off."""
-    moe_experts: int = 0
+    moe_experts: Annotated[int, Ge(0)] = 0
     """Experts per mixture-of-experts feed-forward; 0 = dense feed-forward."""
-    moe_top_k: int = 2
+    moe_top_k: Positive = 2
     """Experts each token is routed to."""
-    moe_every: int = 1
+    moe_every: Positive = 1
     """Every k-th block (the k-th, 2k-th, …) has the MoE feed-forward; the others are dense."""
-    moe_aux_loss: float = 0.01
+    moe_aux_loss: Annotated[float, Ge(0)] = 0.01
     """Coefficient of the Switch-Transformer load-balancing loss E·Σ f_i·P_i per MoE layer."""
 
     def __post_init__(self) -> None:
+        if self.n_head < 1 or self.d_model < 1:  # ranges are checked by the config loader; code may skip it
+            raise ConfigError(f"n_head and d_model must be >= 1, got {self.n_head} and {self.d_model}")
         if self.n_kv_head is None:
             self.n_kv_head = self.n_head
         if self.head_dim is None:
             if self.d_model % self.n_head:
-                raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}; "
+                raise ConfigError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}; "
                                  "set head_dim explicitly")
             self.head_dim = self.d_model // self.n_head
         if self.d_ff is None:
@@ -108,21 +116,21 @@ class ModelConfig:
 
     def _check(self) -> None:
         if self.n_head % self.n_kv_head:
-            raise ValueError(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
+            raise ConfigError(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
         if self.position == "rope" and self.mixer == "attention" and self.head_dim % 2:
-            raise ValueError(f"rope needs an even head_dim, got {self.head_dim}")
+            raise ConfigError(f"rope needs an even head_dim, got {self.head_dim}")
         if self.sliding_window is not None and self.sliding_window < 1:
-            raise ValueError(f"sliding_window must be ≥ 1 or None, got {self.sliding_window}")
+            raise ConfigError(f"sliding_window must be ≥ 1 or None, got {self.sliding_window}")
         if self.moe_experts and not 1 <= self.moe_top_k <= self.moe_experts:
-            raise ValueError(f"moe_top_k={self.moe_top_k} must be in 1..moe_experts={self.moe_experts}")
+            raise ConfigError(f"moe_top_k={self.moe_top_k} must be in 1..moe_experts={self.moe_experts}")
         if self.moe_every < 1:
-            raise ValueError(f"moe_every must be ≥ 1, got {self.moe_every}")
+            raise ConfigError(f"moe_every must be ≥ 1, got {self.moe_every}")
         if self.mixer != "attention":
             attention_only = {"sliding_window": self.sliding_window is not None, "qk_norm": self.qk_norm,
                               "n_kv_head": self.n_kv_head != self.n_head}
             used = [name for name, on in attention_only.items() if on]
             if used:
-                raise ValueError(f"mixer={self.mixer!r} has no attention; unset the attention-only "
+                raise ConfigError(f"mixer={self.mixer!r} has no attention; unset the attention-only "
                                  f"switch(es) {', '.join(used)}")
 
     def is_moe_layer(self, layer: int) -> bool:

@@ -6,7 +6,8 @@
 Pieces: `data` (loaders: dolly-ja, oasst1-89k-ja, llm-japanese-dataset, chat, preference),
 `mixture` (ratios × epochs, held-out split), `contamination` (n-gram overlap with eval files),
 `templates` (alpaca_ja, llm_jp, hf_chat), `encoding` (labels, packing, padding), `lora` (peft
-adapters under Hugging Face names), `trainer` (the loop), `evaluate` (before/after tables).
+adapters under Hugging Face names), `trainer` (the stage on jaforge.train.loop), `evaluate`
+(before/after tables).
 `SFTConfig` and `run` import no torch until a run starts.
 """
 
@@ -18,14 +19,14 @@ __all__ = ["SFTConfig", "MergeConfig", "run"]
 
 
 def run(cfg: Any) -> Any:
-    """The sft stage: tune (or resume) the run described by an SFTConfig; returns an SFTResult."""
+    """The sft stage: tune (or resume) the run described by an SFTConfig; returns a StageResult."""
     from jaforge.extras import require
 
     require("torch", "train", "jaforge sft")
     require("peft", "sft", "jaforge sft") if cfg.method == "lora" else None
-    from jaforge.sft.trainer import train
+    from jaforge.sft.trainer import run as tune
 
-    return train(cfg)
+    return tune(cfg)
 
 
 def __getattr__(name: str) -> Any:

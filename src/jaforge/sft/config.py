@@ -9,9 +9,14 @@ Every field is documented in place (`jaforge sft --help` lists them). No torch i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from jaforge.train.config import OptimConfig, ScheduleConfig
+from annotated_types import Ge, Gt, Le, Lt, MinLen
+
+from jaforge.train.config import OPERATIONAL_KEYS, LoopConfig, OptimConfig, ScheduleConfig
+
+# An sft run may also change its before/after evaluation and whether it writes a merged model.
+SFT_OPERATIONAL_KEYS = OPERATIONAL_KEYS + ["eval", "merge"]
 
 
 @dataclass
@@ -22,17 +27,17 @@ class SourceConfig:
     """A JSON-lines file or one JSON array of records."""
     format: str = "dolly_ja"
     """Record layout: dolly_ja, llm_japanese, oasst_ja, chat, preference (registered in jaforge.sft.mixture)."""
-    ratio: float = 1.0
+    ratio: Annotated[float, Gt(0), Le(1)] = 1.0
     """Share of the source's training examples drawn in each epoch (0 < ratio ≤ 1)."""
-    epochs: float = 1.0
+    epochs: Annotated[float, Gt(0)] = 1.0
     """Passes over the drawn share; 1.5 = one pass plus half of a fresh draw."""
-    limit: int = 0
+    limit: Annotated[int, Ge(0)] = 0
     """Read only the first N examples (0: all); for quick runs."""
 
 
 @dataclass
 class SFTDataConfig:
-    sources: list[SourceConfig] = field(default_factory=lambda: [SourceConfig()])
+    sources: Annotated[list[SourceConfig], MinLen(1)] = field(default_factory=lambda: [SourceConfig()])
     """The mixture: each source with its ratio and epochs."""
     template: str = "alpaca_ja"
     """Prompt template: alpaca_ja, llm_jp or hf_chat (the tokenizer's chat_template)."""
@@ -40,20 +45,20 @@ class SFTDataConfig:
     """hf_chat: a Jinja chat template to use instead of the tokenizer's own."""
     loss_on: Literal["response", "all"] = "response"
     """response: labels −100 on prompt tokens; all: the whole sequence (the paper's code)."""
-    seq_len: int = 256
+    seq_len: Annotated[int, Ge(2)] = 256
     """Tokens per training sequence; longer examples are truncated (and counted)."""
     packing: bool = False
     """Pack several examples per sequence (block-causal attention, positions restart per example);
     false: one example per row, padded to the longest row of its batch."""
-    eval_fraction: float = 0.1
+    eval_fraction: Annotated[float, Ge(0), Lt(1)] = 0.1
     """Share of each source held out (before mixing) for response perplexity."""
-    eval_max: int = 64
+    eval_max: Annotated[int, Ge(0)] = 64
     """At most this many held-out examples per source."""
-    seed: int = 0
+    seed: Annotated[int, Ge(0)] = 0
     """Seed of the held-out split, the draws and the example order."""
     contamination_paths: list[str] = field(default_factory=lambda: ["data/eval"])
     """Evaluation files or folders whose text training examples must not contain."""
-    contamination_ngram: int = 20
+    contamination_ngram: Annotated[int, Ge(1)] = 20
     """Length in characters of the n-grams compared (whitespace removed)."""
     on_contamination: Literal["warn", "drop", "error"] = "warn"
     """What to do with training examples sharing an n-gram with the evaluation files."""
@@ -61,63 +66,56 @@ class SFTDataConfig:
 
 @dataclass
 class LoRASettings:
-    r: int = 4
+    r: Annotated[int, Ge(1)] = 4
     """Rank of the low-rank update."""
-    alpha: float = 16.0
+    alpha: Annotated[float, Gt(0)] = 16.0
     """Scale numerator: the update is (alpha / r) · B A x."""
-    dropout: float = 0.05
+    dropout: Annotated[float, Ge(0), Lt(1)] = 0.05
     """Dropout on the LoRA branch's input."""
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    target_modules: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["q_proj", "v_proj"])
     """Linear layers to adapt: a module name's last part (q_proj) or a regular expression over the
     full jaforge name (blocks\\.[0-3]\\.attn\\..*)."""
 
 
 @dataclass
 class DPOSettings:
-    beta: float = 0.1
+    beta: Annotated[float, Gt(0)] = 0.1
     """Strength of the implicit KL penalty towards the frozen reference model."""
 
 
 @dataclass
-class SFTTrainerConfig:
-    max_steps: int = 0
+class SFTTrainerConfig(LoopConfig):
+    """The shared loop's settings (jaforge.train.config.LoopConfig) with sft's defaults."""
+
+    max_steps: Annotated[int, Ge(0)] = 0
     """Optimiser steps; 0: one pass over the mixture (its epochs included)."""
-    batch_size: int = 16
+    batch_size: Annotated[int, Ge(1)] = 16
     """Sequences (DPO: pairs) per optimiser step."""
-    micro_batch_size: int = 16
-    """Sequences per forward/backward; the rest is gradient accumulation."""
-    grad_clip: float = 1.0
-    """Clip the gradient norm to this (0 disables)."""
-    eval_every: int = 0
+    micro_batch_size: Annotated[int, Ge(1)] = 16
+    """Sequences (DPO: pairs) per forward/backward; the rest is gradient accumulation."""
+    eval_every: Annotated[int, Ge(0)] = 0
     """Held-out response perplexity every N steps (and at the end); 0: before and after only."""
-    log_every: int = 1
-    checkpoint_every: int = 50
-    """Save a resumable checkpoint every N steps (and at the last step)."""
-    keep_last: int = 2
-    resume: str = "auto"
-    """auto: continue from the newest checkpoint in output_dir; never; or a checkpoint dir."""
-    seed: int = 0
+    checkpoint_every: Annotated[int, Ge(0)] = 50
+    """Save a resumable checkpoint every N steps and at the last step (0: at the last step only)."""
+    resume_may_change: list[str] = field(default_factory=lambda: list(SFT_OPERATIONAL_KEYS))
+    """Dotted config keys (and their children) a resumed run may change from the saved config.yaml;
+    any other change is refused, naming the keys (trainer.resume and this list may always change)."""
+    seed: Annotated[int, Ge(0)] = 0
     """Seed of the LoRA init and dropout."""
-    threads: int = 0
-    """torch CPU threads (0: PyTorch's default)."""
-    keep_host_memory: bool = True
-    """Linux/glibc: keep freed host memory for the next step (as trainer.keep_host_memory of pretrain)."""
-    progress: bool = True
-    """Show a progress bar."""
 
 
 @dataclass
 class SFTEvalConfig:
-    generations: int = 3
+    generations: Annotated[int, Ge(0)] = 3
     """Held-out prompts answered greedily before and after tuning (0: none)."""
-    max_new_tokens: int = 48
+    max_new_tokens: Annotated[int, Ge(1)] = 48
     tasks: list[str] = field(default_factory=list)
     """JGLUE-format tasks (jnli, marc_ja, jcommonsenseqa, …) scored before and after by the eval stage."""
-    shots: int = 3
+    shots: Annotated[int, Ge(0)] = 3
     """Few-shot examples per task prompt."""
-    task_limit: int = 0
+    task_limit: Annotated[int, Ge(0)] = 0
     """Score only the first N examples of each task (0: all)."""
-    batch_size: int = 16
+    batch_size: Annotated[int, Ge(1)] = 16
     """Examples per forward pass when measuring perplexity."""
 
 

@@ -21,6 +21,14 @@ from jaforge.sft.encoding import Encoded, TextEncoder, collate, pad_rows
 from jaforge.sft.objectives import response_logprobs, shifted_targets, token_nll
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def on_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
 @torch.no_grad()
 def response_perplexity(model: torch.nn.Module, items: list[Encoded], pad_id: int,
                         batch_size: int = 16) -> float:
@@ -30,7 +38,8 @@ def response_perplexity(model: torch.nn.Module, items: list[Encoded], pad_id: in
     model.eval()
     per_example = []
     for start in range(0, len(items), batch_size):
-        batch = collate(pad_rows(items[start:start + batch_size]), pad_id, packed=False)
+        batch = on_device(collate(pad_rows(items[start:start + batch_size]), pad_id, packed=False),
+                          model_device(model))
         nll = token_nll(model(batch["input_ids"]).logits, batch["labels"])
         counts = (shifted_targets(batch["labels"]) != -100).sum(dim=1).clamp(min=1)
         per_example += (nll.sum(dim=1) / counts).tolist()
@@ -49,8 +58,9 @@ def preference_accuracy(model: torch.nn.Module, pairs: list, pad_id: int, batch_
         scores = []
         for side in ("chosen", "rejected"):
             items = [getattr(p, side) for p in chunk]
-            batch = collate(pad_rows(items), pad_id, packed=False)
-            scores.append(response_logprobs(model, batch) / torch.tensor([max(1, i.targets) for i in items]))
+            batch = on_device(collate(pad_rows(items), pad_id, packed=False), model_device(model))
+            counts = torch.tensor([max(1, i.targets) for i in items], device=batch["labels"].device)
+            scores.append(response_logprobs(model, batch) / counts)
         wins += int((scores[0] > scores[1]).sum())
     return wins / len(pairs)
 
@@ -76,7 +86,8 @@ def generate(model: torch.nn.Module, encoder: TextEncoder, prompts: list[str], m
     limit = model.config.max_seq_len - max_new_tokens
     for prompt in prompts:
         ids = encoder.encode(prompt)[-max(1, limit):]
-        out = model.generate(torch.tensor([ids]), max_new_tokens, eos_id=encoder.eos_id)
+        out = model.generate(torch.tensor([ids], device=model_device(model)), max_new_tokens,
+                             eos_id=encoder.eos_id)
         answers.append(encoder.decode(out[0, len(ids):].tolist()))
     return answers
 

@@ -2,7 +2,7 @@
 and DPO on preference pairs against a frozen reference model.
 
     loss = token_loss(model, batch, n_targets)           # summed NLL / targets in the whole step
-    loss, stats = dpo_loss(model, reference, chosen, rejected, beta=0.1)
+    loss, stats = dpo_loss(model, reference, pair_batch(chosen, rejected), beta=0.1)
 
 Dividing summed losses by the step's target count (not each micro-batch's mean) makes gradient
 accumulation give the same update as one big batch, as Hugging Face's Trainer does with
@@ -50,23 +50,27 @@ def response_logprobs(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return -token_nll(forward(model, batch), batch["labels"]).sum(dim=1)
 
 
-def dpo_loss(model: torch.nn.Module, reference: Callable[[dict], torch.Tensor],
-             chosen: dict, rejected: dict, beta: float) -> tuple[torch.Tensor, dict]:
-    """Mean DPO loss −log σ(β·[(π_c − ref_c) − (π_r − ref_r)]) of the pairs, and its statistics.
-
-    `reference(batch)` gives the frozen reference model's summed response log-probabilities;
-    chosen and rejected are padded to one width and run as one batch."""
+def pair_batch(chosen: dict, rejected: dict) -> dict:
+    """Chosen rows then rejected rows as one batch, padded to one width (one forward for both)."""
     width = max(chosen["input_ids"].shape[1], rejected["input_ids"].shape[1])
-    both = {k: torch.cat([_pad(chosen[k], width, k), _pad(rejected[k], width, k)])
+    return {k: torch.cat([_pad(chosen[k], width, k), _pad(rejected[k], width, k)])
             for k in ("input_ids", "labels")}
-    n = chosen["input_ids"].shape[0]
+
+
+def dpo_loss(model: torch.nn.Module, reference: Callable[[dict], torch.Tensor],
+             both: dict, beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Mean DPO loss −log σ(β·[(π_c − ref_c) − (π_r − ref_r)]) of the pairs in `both` (a
+    `pair_batch`: n chosen rows, then their n rejected rows), and its statistics as tensors.
+
+    `reference(batch)` gives the frozen reference model's summed response log-probabilities."""
+    n = both["input_ids"].shape[0] // 2
     policy = response_logprobs(model, both)
     with torch.no_grad():
         ref = reference(both)
     margin = (policy[:n] - ref[:n]) - (policy[n:] - ref[n:])
     loss = -F.logsigmoid(beta * margin).mean()
-    stats = {"reward_accuracy": float((margin.detach() > 0).float().mean()),
-             "reward_margin": float(beta * margin.detach().mean())}
+    stats = {"reward_accuracy": (margin.detach() > 0).float().mean(),
+             "reward_margin": beta * margin.detach().mean()}
     return loss, stats
 
 

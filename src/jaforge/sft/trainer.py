@@ -1,57 +1,51 @@
-"""The sft loop: `jaforge sft` (LoRA or full tuning; SFT or DPO), resumable like pretraining.
+"""The sft stage on the shared training loop: `jaforge sft` (LoRA or full tuning; SFT or DPO).
 
     jaforge sft --config recipes/sft-tiny.yaml
-    python -m jaforge.sft.trainer --config recipes/sft-tiny.yaml     # the same, without the CLI
+    jaforge sft --config recipes/sft-tiny.yaml --trainer.device cuda --trainer.precision bf16
 
-Steps take consecutive batches of the deterministic training rows (cycling when max_steps asks for
-more), split into micro-batches whose summed losses are divided by the step's target count.
-Optimisers and schedules are the pretrain stage's. Before training and after it the held-out
-response perplexity (and preference accuracy, task scores) and a few greedy generations are
-measured; `results.md` / `results.json` hold the before/after table. A run killed at any step and
-started again with the same command logs the same losses, bit for bit (CPU).
+What instruction tuning adds to `jaforge.train.loop`: the base model (jaforge or Hugging Face
+Llama dir) made tunable (LoRA layers or every weight), the data (consecutive batches of the
+deterministic training rows, cycling when max_steps asks for more; packed or padded), the
+objective (token loss over the step's target tokens, or DPO against the frozen base), held-out
+response perplexity, and the outputs (a PEFT adapter or a model, merged and HF exports, the
+before/after tables in results.md). Device, precision, compile and resuming are the loop's, so a
+run killed at any step and started again logs the same losses, bit for bit (CPU).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
-from jaforge.config import save_config
-from jaforge.sft.checkpoint import load_sft_checkpoint, save_sft_checkpoint
+from jaforge.errors import ConfigError, InputError
+from jaforge.io.atomic import write_json
+from jaforge.model.checkpoint import save_model
 from jaforge.sft.config import SFTConfig
 from jaforge.sft.dataset import SFTData, prepare_data, template_context
 from jaforge.sft.encoding import TextEncoder, collate, pad_rows
 from jaforge.sft.evaluate import generate, measure, task_scores, write_results
-from jaforge.sft.objectives import count_targets, dpo_loss, response_logprobs, token_loss
+from jaforge.sft.objectives import count_targets, dpo_loss, pair_batch, response_logprobs, token_loss
 from jaforge.sft.templates import prompt_text
-from jaforge.train.checkpoint import resolve_resume
-from jaforge.train.host_memory import keep_freed_memory
-from jaforge.train.metrics import MetricsLog
-from jaforge.train.optim import build_optimizer
-from jaforge.train.schedule import LRSchedule
-from jaforge.train.trainer import seed_everything
+from jaforge.stage_result import StageResult
+from jaforge.train.continual import find_model_dir, load_base
+from jaforge.train.device import peak_memory_mb
+from jaforge.train.distributed import ProcessInfo
+from jaforge.train.loop import StepData, Task, TrainingLoop
+from jaforge.train.state_files import read_tensors
 
 log = logging.getLogger(__name__)
+WEIGHTS = "trainable.safetensors"
 
 
-@dataclass
-class SFTResult:
-    output_dir: str
-    steps: int
-    loss: Optional[float]
-    before: dict = field(default_factory=dict)
-    after: dict = field(default_factory=dict)
-    generations: list = field(default_factory=list)
-
-    def markdown(self) -> str:
-        """The run's results.md: before/after table, data per source, generations."""
-        return (Path(self.output_dir) / "results.md").read_text("utf-8")
+def run(cfg: SFTConfig) -> StageResult:
+    """Tune (or resume) the run in `cfg.output_dir`."""
+    return TrainingLoop(SFTTask(cfg)).run()
 
 
 def find_tokenizer(cfg: SFTConfig, model_dir: Path) -> Path:
@@ -63,258 +57,186 @@ def find_tokenizer(cfg: SFTConfig, model_dir: Path) -> Path:
                       model_dir.parent.parent / "tokenizer", model_dir.parent.parent.parent / "tokenizer"):
         if (candidate / "tokenizer.json").exists():
             return candidate
-    raise FileNotFoundError(f"no tokenizer.json beside {model_dir}; set tokenizer: <dir>")
+    raise ConfigError(f"tokenizer: no tokenizer.json beside {model_dir}; set tokenizer: <dir>")
 
 
-def build_model(cfg: SFTConfig) -> tuple[torch.nn.Module, Any, str, Path]:
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_tunable(cfg: SFTConfig) -> tuple[torch.nn.Module, str, Path]:
     """The base model (jaforge or HF Llama dir) made tunable: LoRA layers or every weight."""
-    from jaforge.train.continual import find_model_dir, load_base
-
-    seed_everything(cfg.trainer.seed)
-    if cfg.trainer.keep_host_memory:
-        keep_freed_memory()
-    kind, model_dir = find_model_dir(cfg.model)
-    model, model_cfg = load_base(model_dir)
+    kind, model_dir = find_model_dir(cfg.model, key="model")
+    model, _ = load_base(model_dir, key="model")
     if cfg.method == "lora":
         from jaforge.sft.lora import add_lora
 
         add_lora(model, cfg.lora)
-    return model, model_cfg, kind, model_dir
+    return model, kind, model_dir
 
 
-@dataclass
-class Loop:
-    cfg: SFTConfig
-    model: torch.nn.Module
-    data: SFTData
-    encoder: TextEncoder
-    optimizer: Any
-    schedule: LRSchedule
-    steps: int
-    reference: Any = None
+class SFTTask(Task):
+    stage = "sft"
+
+    def __init__(self, cfg: SFTConfig):
+        super().__init__(cfg)
+        self.columns = ["targets", "reward_accuracy", "reward_margin", "val_ppl"]
+        self.reference: Optional[Callable[[dict], torch.Tensor]] = None
+        self.frozen: Optional[torch.nn.Module] = None
+
+    def build(self, info: ProcessInfo) -> torch.nn.Module:
+        cfg = self.cfg
+        if info.distributed:
+            raise ConfigError("jaforge sft runs on one process; start it without torchrun")
+        model, self.kind, self.model_dir = load_tunable(cfg)
+        self.tokenizer_dir = find_tokenizer(cfg, self.model_dir)
+        self.encoder = TextEncoder.from_dir(self.tokenizer_dir)
+        self.data: SFTData = prepare_data(cfg.data, self.encoder, cfg.objective)
+        if cfg.data.seq_len > model.config.max_seq_len:
+            raise ConfigError(f"data.seq_len {cfg.data.seq_len} exceeds the model's max_seq_len "
+                              f"{model.config.max_seq_len}")
+        self.reference = self._reference(model)
+        return model
+
+    def _reference(self, model: torch.nn.Module) -> Optional[Callable[[dict], torch.Tensor]]:
+        """DPO's frozen reference: the base with LoRA disabled, or (full tuning) a frozen copy of
+        the model as loaded (taken before a resume loads trained weights)."""
+        if self.cfg.objective != "dpo":
+            return None
+        if self.cfg.method == "lora":
+            from jaforge.sft.lora import disabled_adapters
+
+            def lora_reference(batch: dict) -> torch.Tensor:
+                with disabled_adapters(model):
+                    return response_logprobs(model, batch)
+            return lora_reference
+        self.frozen = copy.deepcopy(model).eval().requires_grad_(False)
+        return lambda batch: response_logprobs(self.frozen, batch)
+
+    def total_steps(self) -> int:
+        return self.cfg.trainer.max_steps or math.ceil(len(self.data.rows) / self.cfg.trainer.batch_size)
 
     def rows(self, step: int) -> list:
-        b = self.cfg.trainer.batch_size
-        return [self.data.rows[(step * b + i) % len(self.data.rows)] for i in range(b)]
+        b, rows = self.cfg.trainer.batch_size, self.data.rows
+        return [rows[(step * b + i) % len(rows)] for i in range(b)]
 
-    def micro_batches(self, rows: list) -> list[list]:
+    def step_data(self, step: int, info: ProcessInfo) -> StepData:
+        rows = self.rows(step)
         m = min(self.cfg.trainer.micro_batch_size, len(rows))
-        return [rows[i:i + m] for i in range(0, len(rows), m)]
+        chunks = [rows[i:i + m] for i in range(0, len(rows), m)]
+        pad = self.encoder.pad_id
+        if self.cfg.objective == "dpo":
+            batches = [{**pair_batch(collate(pad_rows([p.chosen for p in c]), pad, False),
+                                     collate(pad_rows([p.rejected for p in c]), pad, False)),
+                        "weight": len(c) / len(rows)} for c in chunks]
+            tokens = sum(len(p.chosen.ids) + len(p.rejected.ids) for p in rows)
+            return StepData(batches, {}, tokens)
+        batches = [collate(c, pad, self.cfg.data.packing) for c in chunks]
+        n_targets = sum(count_targets(b["labels"]) for b in batches)
+        for batch in batches:
+            batch["n_targets"] = n_targets
+        return StepData(batches, {"targets": n_targets}, sum(len(r.ids) for r in rows))
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+        if self.cfg.objective != "dpo":
+            return token_loss(model, batch, batch["n_targets"]), {}
+        loss, stats = dpo_loss(model, self.reference, batch, self.cfg.dpo.beta)
+        return loss * batch["weight"], {k: v * batch["weight"] for k, v in stats.items()}
+
+    def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
+        return {"val_ppl": measure(model, self.data.held_out, self.encoder.pad_id,
+                                   self.cfg.eval.batch_size).get("ppl")}
+
+    def save_weights(self, model: torch.nn.Module, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(trainable_state(model), str(directory / WEIGHTS))
+
+    def load_weights(self, model: torch.nn.Module, directory: Path) -> None:
+        path = directory / WEIGHTS
+        weights = read_tensors(path, "the trained weights of an sft checkpoint")
+        expected = set(trainable_state(model))
+        if set(weights) != expected:
+            missing, unexpected = sorted(expected - set(weights)), sorted(set(weights) - expected)
+            raise InputError(path, f"does not fit this run's trainable weights: missing {missing[:5]}, "
+                                   f"unexpected {unexpected[:5]}")
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in weights.items():
+                params[name].copy_(tensor)
+
+    # --- before and after ------------------------------------------------------------------------
+
+    def begin(self, loop: TrainingLoop) -> None:
+        write_json(Path(self.cfg.output_dir) / "data_report.json", self.data.report)
+        if self.frozen is not None:
+            self.frozen.to(loop.device)
+        examples = [e for ex in self.data.held_out_examples.values() for e in ex][:self.cfg.eval.generations]
+        ctx = template_context(self.cfg.data, self.encoder)
+        self.examples = examples
+        self.prompts = [prompt_text(self.cfg.data.template, e, ctx) for e in examples]
+        self.before = self._before(loop)
+
+    def snapshot(self, loop: TrainingLoop) -> tuple[dict, list[str]]:
+        """Held-out scores, task scores and greedy generations of the model as it is now."""
+        e = self.cfg.eval
+        with torch.no_grad(), loop.autocast():
+            scores = measure(loop.raw, self.data.held_out, self.encoder.pad_id, e.batch_size)
+            answers = generate(loop.raw, self.encoder, self.prompts, e.max_new_tokens) if self.prompts else []
+        scores.update(task_scores(loop.raw, self.tokenizer_dir, e.tasks, e.shots, e.task_limit))
+        return scores, answers
+
+    def _before(self, loop: TrainingLoop) -> dict:
+        """Scores of the untuned model, measured once (a resumed run reads them back)."""
+        path = Path(self.cfg.output_dir) / "before.json"
+        if loop.start > 0 and path.exists():
+            return json.loads(path.read_text("utf-8"))
+        scores, answers = self.snapshot(loop)
+        before = {"scores": scores, "generations": answers}
+        write_json(path, before)
+        return before
+
+    def finish(self, loop: TrainingLoop, last: dict[str, Any]) -> StageResult:
+        out = Path(self.cfg.output_dir)
+        with loop.savable_model() as model:
+            outputs = self.save_outputs(model, out)
+        after, answers = self.snapshot(loop)
+        generations = [{"instruction": e.messages[-2].content, "prompt": p, "before": b, "after": a,
+                        "reference": e.messages[-1].content}
+                       for e, p, b, a in zip(self.examples, self.prompts, self.before["generations"], answers)]
+        write_results(out, self.before["scores"], after, generations, self.data.report)
+        metrics = {"loss": last.get("loss"), "steps": loop.steps,
+                   "tokens": self.data.report["total"]["tokens"], **loop.params,
+                   **{f"{k}_before": v for k, v in self.before["scores"].items()},
+                   **{f"{k}_after": v for k, v in after.items()}, **peak_memory_mb(loop.device)}
+        outputs.update(checkpoints=str(out / "checkpoints"), metrics=str(out / "metrics.jsonl"),
+                       results=str(out / "results.md"))
+        return StageResult("sft", str(out), outputs=outputs, metrics=metrics,
+                           summary=(out / "results.md").read_text("utf-8"))
+
+    def save_outputs(self, model: torch.nn.Module, out: Path) -> dict[str, str]:
+        """LoRA: adapter/ (PEFT layout, HF names), plus merged/ and merged-hf/ when asked (the base
+        reloaded in fp32 with the saved adapter, as sft-merge does); full: model/ and hf/."""
+        if self.cfg.method != "lora":
+            save_model(model, model.config, out / "model")
+            export_hf_or_warn(model, out / "hf", self.tokenizer_dir)
+            return {"model": str(out / "model"), "hf": str(out / "hf")}
+        from jaforge.sft.lora import load_adapter, merge_lora, save_adapter
+
+        base = str(self.model_dir) if self.kind == "hf" else ""
+        save_adapter(model, self.cfg.lora, out / "adapter", base=base)
+        if not self.cfg.merge:
+            return {"adapter": str(out / "adapter")}
+        merged = merge_lora(load_adapter(load_base(self.model_dir, key="model")[0], out / "adapter"))
+        save_model(merged, merged.config, out / "merged")
+        export_hf_or_warn(merged, out / "merged-hf", self.tokenizer_dir)
+        return {"adapter": str(out / "adapter"), "merged": str(out / "merged")}
 
 
-def sft_step(loop: Loop, rows: list) -> dict:
-    pad, packed = loop.encoder.pad_id, loop.cfg.data.packing
-    batches = [collate(chunk, pad, packed) for chunk in loop.micro_batches(rows)]
-    n_targets = sum(count_targets(b["labels"]) for b in batches)
-    total = 0.0
-    for batch in batches:
-        loss = token_loss(loop.model, batch, n_targets)
-        loss.backward()
-        total += loss.item()
-    return {"loss": total, "targets": n_targets}
-
-
-def dpo_step(loop: Loop, rows: list) -> dict:
-    total, stats = 0.0, {"reward_accuracy": 0.0, "reward_margin": 0.0}
-    for chunk in loop.micro_batches(rows):
-        chosen = collate(pad_rows([p.chosen for p in chunk]), loop.encoder.pad_id, False)
-        rejected = collate(pad_rows([p.rejected for p in chunk]), loop.encoder.pad_id, False)
-        loss, part = dpo_loss(loop.model, loop.reference, chosen, rejected, loop.cfg.dpo.beta)
-        (loss * len(chunk) / len(rows)).backward()
-        total += loss.item() * len(chunk) / len(rows)
-        for key in stats:
-            stats[key] += part[key] * len(chunk) / len(rows)
-    return {"loss": total, **stats}
-
-
-def train_step(loop: Loop, step: int) -> dict:
-    loop.model.train()
-    loop.schedule.apply(loop.optimizer, step)
-    rows = loop.rows(step)
-    row = (dpo_step if loop.cfg.objective == "dpo" else sft_step)(loop, rows)
-    clip = loop.cfg.trainer.grad_clip if loop.cfg.trainer.grad_clip > 0 else math.inf
-    trainable = [p for p in loop.model.parameters() if p.requires_grad]
-    grad_norm = torch.nn.utils.clip_grad_norm_(trainable, clip)
-    loop.optimizer.step()
-    loop.optimizer.zero_grad(set_to_none=True)
-    return {"step": step + 1, **row, "lr": loop.optimizer.param_groups[0]["lr"],
-            "grad_norm": float(grad_norm)}
-
-
-def reference_fn(cfg: SFTConfig, model: torch.nn.Module):
-    """The frozen reference of DPO: the base (LoRA disabled), or a frozen copy in full tuning."""
-    if cfg.objective != "dpo":
-        return None
-    if cfg.method == "lora":
-        from jaforge.sft.lora import disabled_adapters
-
-        def lora_reference(batch: dict) -> torch.Tensor:
-            with disabled_adapters(model):
-                return response_logprobs(model, batch)
-        return lora_reference
-    import copy
-
-    frozen = copy.deepcopy(model).eval().requires_grad_(False)
-    return lambda batch: response_logprobs(frozen, batch)
-
-
-def snapshot(loop: Loop, prompts: list[str]) -> tuple[dict, list[str]]:
-    """Held-out scores and greedy generations of the model as it is now."""
-    e = loop.cfg.eval
-    scores = measure(loop.model, loop.data.held_out, loop.encoder.pad_id, e.batch_size)
-    answers = generate(loop.model, loop.encoder, prompts, e.max_new_tokens) if prompts else []
-    return scores, answers
-
-
-def generation_examples(loop: Loop) -> list:
-    held = [e for examples in loop.data.held_out_examples.values() for e in examples]
-    return held[:loop.cfg.eval.generations]
-
-
-def resume_step(loop: Loop) -> int:
-    path = resolve_resume(loop.cfg.trainer.resume, loop.cfg.output_dir)
-    if path is None:
-        return 0
-    state = load_sft_checkpoint(path, loop.model)
-    loop.optimizer.load_state_dict(state["optimizer"])
-    loop.schedule.load_state_dict(state["schedule"])
-    log.info("resumed from %s at step %d", path, state["step"])
-    return int(state["step"])
-
-
-def build_loop(cfg: SFTConfig) -> tuple[Loop, str, Path, Path]:
-    model, model_cfg, kind, model_dir = build_model(cfg)
-    tokenizer_dir = find_tokenizer(cfg, model_dir)
-    encoder = TextEncoder.from_dir(tokenizer_dir)
-    data = prepare_data(cfg.data, encoder, cfg.objective)
-    if cfg.data.seq_len > model_cfg.max_seq_len:
-        raise ValueError(f"data.seq_len {cfg.data.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}")
-    optimizer = build_optimizer(model, cfg.optim)
-    steps = cfg.trainer.max_steps or math.ceil(len(data.rows) / cfg.trainer.batch_size)
-    loop = Loop(cfg, model, data, encoder, optimizer, LRSchedule(cfg.schedule, steps), steps,
-                reference_fn(cfg, model))
-    return loop, kind, model_dir, tokenizer_dir
-
-
-def train(cfg: SFTConfig) -> SFTResult:
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    loop, kind, model_dir, tokenizer_dir = build_loop(cfg)
-    _write_json(out / "data_report.json", loop.data.report)
-    start = resume_step(loop)
-    examples = generation_examples(loop)
-    ctx = template_context(cfg.data, loop.encoder)
-    prompts = [prompt_text(cfg.data.template, e, ctx) for e in examples]
-    before = _before(loop, out, prompts, start, tokenizer_dir)
-    columns = ["step", "loss", "lr", "grad_norm", "targets", "reward_accuracy", "reward_margin", "val_ppl"]
-    metrics = MetricsLog(out, columns, start)
-    row: dict = {}
-    bar = _progress(cfg, loop.steps, start)
-    for step in range(start, loop.steps):
-        row = train_step(loop, step)
-        if cfg.trainer.eval_every and (row["step"] % cfg.trainer.eval_every == 0 or row["step"] == loop.steps):
-            row["val_ppl"] = measure(loop.model, loop.data.held_out, loop.encoder.pad_id,
-                                     cfg.eval.batch_size).get("ppl")
-        if row["step"] % cfg.trainer.log_every == 0 or row["step"] == loop.steps:
-            metrics.log(row)
-        if row["step"] % cfg.trainer.checkpoint_every == 0 or row["step"] == loop.steps:
-            save_sft_checkpoint(out, row["step"], loop.model, {
-                "optimizer": loop.optimizer.state_dict(), "schedule": loop.schedule.state_dict()},
-                cfg.trainer.keep_last)
-        if bar is not None:
-            bar.set_postfix({"loss": f"{row['loss']:.3f}"}, refresh=False)
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    metrics.close()
-    save_outputs(loop, out, kind, model_dir, tokenizer_dir)
-    after, answers = snapshot(loop, prompts)
-    after.update(task_scores(loop.model, tokenizer_dir, cfg.eval.tasks, cfg.eval.shots, cfg.eval.task_limit))
-    generations = [{"instruction": e.messages[-2].content, "prompt": p, "before": b, "after": a,
-                    "reference": e.messages[-1].content}
-                   for e, p, b, a in zip(examples, prompts, before["generations"], answers)]
-    write_results(out, before["scores"], after, generations, loop.data.report)
-    return SFTResult(str(out), loop.steps, row.get("loss"), before["scores"], after, generations)
-
-
-def _before(loop: Loop, out: Path, prompts: list[str], start: int, tokenizer_dir: Path) -> dict:
-    """Scores of the untuned model, measured once (a resumed run reads them back)."""
-    path = out / "before.json"
-    if start > 0 and path.exists():
-        return json.loads(path.read_text("utf-8"))
-    scores, answers = snapshot(loop, prompts)
-    e = loop.cfg.eval
-    scores.update(task_scores(loop.model, tokenizer_dir, e.tasks, e.shots, e.task_limit))
-    before = {"scores": scores, "generations": answers}
-    _write_json(path, before)
-    return before
-
-
-def save_outputs(loop: Loop, out: Path, kind: str, model_dir: Path, tokenizer_dir: Path) -> Path:
-    """LoRA: adapter/ (PEFT layout, HF names), plus merged/ and merged-hf/ when asked;
-    full: model/ (jaforge) and hf/. Returns the adapter or model directory."""
-    from jaforge.model.checkpoint import save_model
-
-    cfg = loop.cfg
-    if cfg.method == "lora":
-        from jaforge.sft.lora import save_adapter
-
-        base = str(model_dir) if kind == "hf" else ""
-        save_adapter(loop.model, cfg.lora, out / "adapter", base=base)
-        if not cfg.merge:
-            return out / "adapter"
-        from jaforge.sft.merge import merged_copy
-
-        model = merged_copy(loop.model)
-        target = out / "merged"
-    else:
-        model, target = loop.model, out / "model"
-    save_model(model, model.config, target)
-    _export_hf(model, target.parent / f"{target.name}-hf" if cfg.method == "lora" else out / "hf",
-               tokenizer_dir)
-    return target
-
-
-def _export_hf(model: torch.nn.Module, out_dir: Path, tokenizer_dir: Path) -> None:
+def export_hf_or_warn(model: torch.nn.Module, out_dir: Path, tokenizer_dir: Path) -> None:
     from jaforge.model.hf import HFExportError, export_hf
 
     try:
         export_hf(model, model.config, out_dir, tokenizer_dir=tokenizer_dir)
     except HFExportError as err:
         log.warning("no Hugging Face export: %s", err)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
-
-
-def _progress(cfg: SFTConfig, total: int, start: int):
-    if not cfg.trainer.progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jaforge.sft.trainer --config F.yaml [--a.b v …]`, the same as `jaforge sft`."""
-    import sys
-
-    from jaforge.config import load_config
-    from jaforge.train.trainer import command_line_options
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    options = command_line_options(list(sys.argv[1:] if argv is None else argv))
-    config = next((v for k, v in options if k == "config"), None)
-    result = train(load_config(SFTConfig, config, [(k, v) for k, v in options if k != "config"]))
-    print(result.markdown())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,43 +1,40 @@
-"""Resumable training checkpoints: model, optimiser, schedule, RNG states, data position, step.
+"""Resumable training checkpoints: written without pickle, complete or recognisably not.
 
     <output_dir>/checkpoints/step-00000100/
-        model/               model.safetensors + model_config.json (jaforge.model.checkpoint.save_model)
-        trainer_state.pt     optimiser + schedule state, step, data position (= step), metrics so far
-        rng-rank0.pt …       python, numpy and torch RNG states of each process
+        model/ | trainable.safetensors      the stage's weights (the stage writes and reads them)
+        trainer_state.json (+ .safetensors) optimiser + schedule state, step, data position
+        rng-rank0.json (+ .safetensors) …   python, numpy, torch (and CUDA) RNG states per process
+        manifest.json                       size and SHA-256 of every other file, written last
 
-A checkpoint is written into a hidden temp directory and renamed into place, so a run killed at
-any moment leaves either the previous checkpoints or a complete new one; `latest_checkpoint` only
-sees complete ones. The model is saved apart from the training state, as an exported model would be.
+A checkpoint is written into a hidden temp directory and renamed into place, so a kill leaves the
+previous checkpoints or a complete new one. The manifest makes "complete" checkable after the
+fact too (a disk that lost or cut a file): `latest_checkpoint` takes the newest checkpoint whose
+files match their manifest and warns about each newer one that does not. Nothing here unpickles:
+state is safetensors + JSON (`jaforge.train.state_files`); checkpoints of older jaforge versions
+(pickled `.pt` files) are refused with a message, never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
-import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-import numpy as np
-import torch
+from jaforge.errors import ConfigError, InputError
+from jaforge.io.atomic import write_json
+from jaforge.train.state_files import read_state, rng_state, set_rng_state, write_state
+
+log = logging.getLogger(__name__)
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+MANIFEST = "manifest.json"
+FORMAT = "jaforge-checkpoint/1"
+OLD_FORMAT_FILES = ("trainer_state.pt", "rng.pt", "rng-rank0.pt")
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:
@@ -45,39 +42,106 @@ def checkpoint_root(output_dir: str | Path) -> Path:
 
 
 def step_dirs(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
+    """Every renamed-into-place checkpoint directory, oldest first (complete or not)."""
     root = checkpoint_root(output_dir)
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and STEP_DIR.match(p.name))
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    dirs = step_dirs(output_dir)
-    return dirs[-1] if dirs else None
-
-
 def _tmp_dir(output_dir: str | Path, step: int) -> Path:
     return checkpoint_root(output_dir) / f".tmp-step-{step:08d}"
 
 
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: Path, step: int) -> None:
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+    entries = {str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": file_digest(p)}
+               for p in files}
+    write_json(directory / MANIFEST, {"format": FORMAT, "step": step, "files": entries}, fsync=True)
+
+
+def damage(directory: Path) -> Optional[str]:
+    """Why the checkpoint in `directory` cannot be resumed from, or None when it is complete."""
+    manifest = directory / MANIFEST
+    if not manifest.exists():
+        if any((directory / name).exists() for name in OLD_FORMAT_FILES):
+            return ("written by an older jaforge in its pickle format (.pt files), which this version "
+                    "does not load because unpickling a file can run code")
+        return f"no {MANIFEST} (the checkpoint was never completed)"
+    try:
+        entries = json.loads(manifest.read_text("utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"{MANIFEST} cannot be read ({type(err).__name__})"
+    for name, entry in entries.items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != entry["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, the manifest says {entry['bytes']}"
+        if file_digest(path) != entry["sha256"]:
+            return f"{name} does not match its checksum"
+    return None
+
+
+def latest_checkpoint(output_dir: str | Path) -> Optional[Path]:
+    """The newest complete checkpoint; a warning names each newer damaged one. None if there are
+    no checkpoints; an InputError if there are some but none is complete."""
+    dirs = step_dirs(output_dir)
+    problems = []
+    for directory in reversed(dirs):
+        problem = damage(directory)
+        if problem is None:
+            return directory
+        log.warning("checkpoint %s is damaged (%s); trying the one before it", directory, problem)
+        problems.append(f"{directory.name}: {problem}")
+    if dirs:
+        raise InputError(checkpoint_root(output_dir), "no complete checkpoint to resume from ("
+                         + "; ".join(problems) + "); remove them or start over with trainer.resume: never")
+    return None
+
+
+def resolve_resume(resume: str, output_dir: str | Path) -> Optional[Path]:
+    """The checkpoint to continue from: `auto` → newest complete one in output_dir, `never` → none,
+    else that directory (which must be complete)."""
+    if resume == "never":
+        return None
+    if resume == "auto":
+        return latest_checkpoint(output_dir)
+    path = Path(resume)
+    if not path.is_dir():
+        raise ConfigError(f"trainer.resume: {path} is not a checkpoint directory (auto, never or a "
+                          f"checkpoints/step-* directory)")
+    problem = damage(path)
+    if problem is not None:
+        raise InputError(path, f"cannot resume from this checkpoint: {problem}")
+    return path
+
+
 def write_rank_state(output_dir: str | Path, step: int, rank: int) -> None:
-    """Every process writes its own RNG states into the temp directory (before `save_checkpoint`)."""
+    """Every process writes its RNG states into the temp directory (before `save_checkpoint`)."""
     tmp = _tmp_dir(output_dir, step)
     tmp.mkdir(parents=True, exist_ok=True)
-    torch.save(rng_state(), tmp / f"rng-rank{rank}.pt")
+    write_state(tmp, f"rng-rank{rank}", rng_state())
 
 
-def save_checkpoint(output_dir: str | Path, step: int, model: torch.nn.Module, model_cfg: Any,
+def save_checkpoint(output_dir: str | Path, step: int, write_weights: Callable[[Path], Any],
                     trainer_state: dict[str, Any], keep_last: int) -> Path:
-    """Write the checkpoint of `step` (completed steps) atomically; drop all but the last K."""
-    from jaforge.model.checkpoint import save_model
-
+    """Write the checkpoint of `step` (completed steps): weights, state, manifest last; rename it
+    into place; drop all but the newest `keep_last` (0: keep all)."""
     tmp = _tmp_dir(output_dir, step)
     tmp.mkdir(parents=True, exist_ok=True)
-    save_model(model, model_cfg, tmp / "model")
-    torch.save({**trainer_state, "step": step}, tmp / "trainer_state.pt")
+    write_weights(tmp)
+    write_state(tmp, "trainer_state", {**trainer_state, "step": step})
     _fsync_tree(tmp)
+    write_manifest(tmp, step)
     final = checkpoint_root(output_dir) / f"step-{step:08d}"
     if final.exists():  # a previous attempt got this far and was killed after the rename
         shutil.rmtree(final)
@@ -88,36 +152,25 @@ def save_checkpoint(output_dir: str | Path, step: int, model: torch.nn.Module, m
     return final
 
 
-def load_checkpoint(path: str | Path, model: torch.nn.Module, rank: int = 0) -> dict[str, Any]:
-    """Load weights into `model`, restore this process's RNG states; returns the trainer state."""
-    from safetensors.torch import load_file
-
-    from jaforge.model.checkpoint import TIED_HEAD, WEIGHTS_NAME
-
+def read_checkpoint(path: str | Path, rank: int = 0) -> dict[str, Any]:
+    """The trainer state of a complete checkpoint; restores this process's RNG states."""
     path = Path(path)
-    weights = load_file(str(path / "model" / WEIGHTS_NAME))
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if k != TIED_HEAD]  # a tied head is stored once, as the embedding
-    if missing or unexpected:
-        raise ValueError(f"{path}: the checkpoint does not fit the configured model; "
-                         f"missing {missing}, unexpected {unexpected}")
-    state = torch.load(path / "trainer_state.pt", weights_only=False)
-    rng_file = path / f"rng-rank{rank}.pt"
-    if rng_file.exists():
-        set_rng_state(torch.load(rng_file, weights_only=False))
+    state = read_state(path, "trainer_state")
+    rng = path / f"rng-rank{rank}.json"
+    if rng.exists():  # resumed on more processes than wrote it: the new ranks keep their seeds
+        set_rng_state(read_state(path, f"rng-rank{rank}"))
     return state
 
 
-def resolve_resume(resume: str, output_dir: str | Path) -> Path | None:
-    """The checkpoint to continue from: `auto` → newest in output_dir, `never` → none, else a path."""
-    if resume == "never":
-        return None
-    if resume == "auto":
-        return latest_checkpoint(output_dir)
-    path = Path(resume)
-    if not (path / "trainer_state.pt").exists():
-        raise FileNotFoundError(f"trainer.resume: {path} is not a checkpoint (no trainer_state.pt)")
-    return path
+def remove_checkpoints(output_dir: str | Path, temporary_only: bool = False) -> int:
+    """Delete every checkpoint and leftover temp directory of `output_dir` (or only the temp
+    directories a killed save left); how many."""
+    root = checkpoint_root(output_dir)
+    found = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    found = [p for p in found if p.name.startswith(".tmp-")] if temporary_only else found
+    for directory in found:
+        shutil.rmtree(directory, ignore_errors=True)
+    return len(found)
 
 
 def _fsync_tree(directory: Path) -> None:

@@ -1,16 +1,27 @@
-"""The pretrain stage's config: data mixture, model, optimiser, schedule, trainer loop, output dir.
+"""The pretrain stage's config (data mixture, model, optimiser, schedule, trainer loop, output dir)
+and `LoopConfig`, the settings of the one training loop that every training stage extends.
 
     jaforge pretrain --config recipes/pretrain-tiny.yaml --trainer.max_steps 200
 
-Every field is documented in place (`jaforge pretrain --help` lists them).
+Every field is documented in place with its range (`jaforge pretrain --help` lists them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
+
+from annotated_types import Ge, Gt, Le, Lt, MinLen
 
 from jaforge.model import ModelConfig
+
+# Keys a resumed run may change: how it is run, logged and kept, not what it learns.
+OPERATIONAL_KEYS = [
+    "trainer.progress", "trainer.log_every", "trainer.checkpoint_every", "trainer.keep_last",
+    "trainer.threads", "trainer.eval_every", "trainer.eval_batches", "trainer.tensorboard",
+    "trainer.peak_flops", "trainer.keep_host_memory", "trainer.device", "trainer.compile",
+    "trainer.prefetch", "trainer.activation_checkpointing", "trainer.strategy",
+]
 
 
 @dataclass
@@ -19,29 +30,29 @@ class DatasetConfig:
     """Name used by mixture phases and in per-dataset validation metrics."""
     path: str = "runs/tokens"
     """A `jaforge tokenize-data` output directory (train.bin, train.idx.npy, val.*, meta.json)."""
-    weight: float = 1.0
+    weight: Annotated[float, Ge(0)] = 1.0
     """Sampling weight when no mixture phases are given."""
 
 
 @dataclass
 class MixturePhase:
-    steps: int = 0
+    steps: Annotated[int, Ge(0)] = 0
     """Optimiser steps this phase lasts; the last phase runs to the end of training."""
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, Annotated[float, Ge(0)]] = field(default_factory=dict)
     """Sampling weight per dataset name (missing names get 0), e.g. `{en: 0.7, code: 0.3}`."""
-    seq_len: int = 0
+    seq_len: Annotated[int, Ge(0)] = 0
     """Sequence length in this phase (a short→long curriculum); 0: data.seq_len, the longest."""
 
 
 @dataclass
 class DataConfig:
-    datasets: list[DatasetConfig] = field(default_factory=lambda: [DatasetConfig()])
+    datasets: Annotated[list[DatasetConfig], MinLen(1)] = field(default_factory=lambda: [DatasetConfig()])
     """Token datasets to draw training windows from."""
     phases: list[MixturePhase] = field(default_factory=list)
     """Mixture stages in order (e.g. English+code first, then Japanese); empty: dataset weights."""
-    seq_len: int = 256
+    seq_len: Annotated[int, Ge(1)] = 256
     """Tokens per training sequence (windows of seq_len + 1 tokens give inputs and targets)."""
-    seed: int = 0
+    seed: Annotated[int, Ge(0)] = 0
     """Seed of the data order; the order depends only on this seed and the step."""
 
 
@@ -49,78 +60,102 @@ class DataConfig:
 class OptimConfig:
     name: str = "adamw"
     """Optimiser: adamw, lion, adafactor, muon (registered in jaforge.train.optim)."""
-    lr: float = 3e-4
+    lr: Annotated[float, Gt(0)] = 3e-4
     """Peak learning rate (muon: the lr of its AdamW part; see muon_lr)."""
-    weight_decay: float = 0.1
+    weight_decay: Annotated[float, Ge(0)] = 0.1
     """Decoupled weight decay for matrices (norms, biases and embeddings get none)."""
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    betas: Annotated[list[Annotated[float, Ge(0), Lt(1)]], MinLen(2)] = field(default_factory=lambda: [0.9, 0.95])
     """AdamW/Lion betas (muon uses the first as its momentum)."""
-    eps: float = 1e-8
-    muon_lr: float = 0.02
+    eps: Annotated[float, Gt(0)] = 1e-8
+    """Added to the denominator of AdamW-style updates."""
+    muon_lr: Annotated[float, Gt(0)] = 0.02
     """Learning rate of muon's orthogonalised updates of hidden matrices."""
     fused: bool = True
-    """Use the fused AdamW kernel where this PyTorch build has one."""
+    """Use the fused AdamW kernel where this PyTorch build has one (CUDA, recent CPU builds)."""
 
 
 @dataclass
 class ScheduleConfig:
     name: str = "cosine"
     """cosine, wsd (warmup-stable-decay), linear or constant; each with linear warmup."""
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.1
+    warmup_steps: Annotated[int, Ge(0)] = 100
+    """Steps of linear warmup from lr/warmup_steps to lr."""
+    min_lr_ratio: Annotated[float, Ge(0), Le(1)] = 0.1
     """Final learning rate as a fraction of the peak."""
-    decay_fraction: float = 0.2
+    decay_fraction: Annotated[float, Ge(0), Le(1)] = 0.2
     """wsd: the share of training (at the end) spent decaying."""
 
 
 @dataclass
-class TrainerConfig:
-    max_steps: int = 1000
+class LoopConfig:
+    """What every training stage's `trainer` section has: the loop, its device and precision,
+    logging, evaluation and checkpoint cadence, and resuming."""
+
+    max_steps: Annotated[int, Ge(1)] = 1000
     """Optimiser steps to train for."""
-    batch_size: int = 32
+    batch_size: Annotated[int, Ge(1)] = 32
     """Global batch in sequences per optimiser step (split over processes and micro-batches)."""
-    micro_batch_size: int = 8
+    micro_batch_size: Annotated[int, Ge(1)] = 8
     """Sequences per forward/backward on one process; the rest is gradient accumulation."""
-    grad_clip: float = 1.0
+    grad_clip: Annotated[float, Ge(0)] = 1.0
     """Clip the global gradient norm to this (0 disables)."""
+    device: str = "auto"
+    """auto (cuda:<local rank> when CUDA is present, else cpu), cpu, cuda or cuda:N."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16: autocast the forward pass to bfloat16 (master weights stay fp32)."""
+    param_dtype: Literal["fp32", "bf16"] = "fp32"
+    """bf16 (needs precision bf16): keep the model's parameters in bfloat16 and give the optimiser
+    fp32 master copies and fp32 state. Under strategy fsdp, precision bf16 already gathers bf16
+    parameters from fp32 shards (FSDP2's mixed-precision policy), so this stays fp32 there."""
     compile: bool = False
     """Wrap the model with torch.compile."""
+    activation_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass instead of keeping them (less
+    memory, about a third more compute)."""
+    prefetch: bool = True
+    """Prepare the next step's batches on a background thread (pinned memory on CUDA)."""
     strategy: Literal["ddp", "fsdp"] = "ddp"
     """Under torchrun: ddp replicates the model on every process; fsdp shards parameters, gradients
     and optimiser state (FSDP2) for models that do not fit one device."""
-    objective: Literal["causal", "ul2"] = "causal"
-    """causal: next-token loss; ul2: a mixture of denoisers (prefix LM, short and long spans)."""
-    eval_every: int = 100
-    """Validation loss every N steps (and at the last step); 0 disables."""
-    eval_batches: int = 4
-    """Micro-batches of validation windows per dataset."""
-    log_every: int = 1
-    """Write a metrics row every N steps."""
-    checkpoint_every: int = 100
-    """Save a resumable checkpoint every N steps (and at the last step)."""
-    keep_last: int = 2
-    """Checkpoints to keep (older ones are deleted)."""
+    eval_every: Annotated[int, Ge(0)] = 100
+    """Evaluate every N steps (and at the last step); 0 disables."""
+    log_every: Annotated[int, Ge(1)] = 1
+    """Write a metrics row every N steps (the loss is read from the device only then)."""
+    checkpoint_every: Annotated[int, Ge(0)] = 100
+    """Save a resumable checkpoint every N steps and at the last step (0: at the last step only)."""
+    keep_last: Annotated[int, Ge(0)] = 2
+    """Checkpoints to keep (older ones are deleted); 0 keeps all."""
     resume: str = "auto"
-    """auto: continue from the newest checkpoint in output_dir if any; never; or a checkpoint dir."""
-    init_from: Optional[str] = None
-    """Continual pretraining: a jaforge checkpoint/model dir or a Hugging Face Llama dir."""
-    expansion: Optional[str] = None
-    """expansion.json of an expanded tokenizer: new embedding rows = mean of their old-subword rows."""
-    seed: int = 0
-    """Seed of model init, dropout and the UL2 noise."""
-    peak_flops: float = 0.0
+    """auto: continue from the newest complete checkpoint in output_dir if any; never (start over,
+    removing the directory's old checkpoints); or a checkpoint dir."""
+    resume_may_change: list[str] = field(default_factory=lambda: list(OPERATIONAL_KEYS))
+    """Dotted config keys (and their children) a resumed run may change from the saved config.yaml;
+    any other change is refused, naming the keys (trainer.resume and this list may always change)."""
+    seed: Annotated[int, Ge(0)] = 0
+    """Seed of model init, dropout and the objective's noise."""
+    peak_flops: Annotated[float, Ge(0)] = 0.0
     """Peak FLOP/s of one device for MFU (0: MFU is not reported)."""
     progress: bool = True
     """Show a progress bar with tokens/s, MFU and ETA."""
     tensorboard: bool = False
     """Also write TensorBoard scalars (needs the `tensorboard` package)."""
-    threads: int = 0
+    threads: Annotated[int, Ge(0)] = 0
     """torch CPU threads per process (0: leave PyTorch's default)."""
     keep_host_memory: bool = True
     """Linux/glibc: keep freed host memory for the next step instead of returning it to the OS
     (saves the page faults of re-allocating activations every step; the process keeps its peak)."""
+
+
+@dataclass
+class TrainerConfig(LoopConfig):
+    objective: Literal["causal", "ul2"] = "causal"
+    """causal: next-token loss; ul2: a mixture of denoisers (prefix LM, short and long spans)."""
+    eval_batches: Annotated[int, Ge(1)] = 4
+    """Micro-batches of validation windows per dataset."""
+    init_from: Optional[str] = None
+    """Continual pretraining: a jaforge checkpoint/model dir or a Hugging Face Llama dir."""
+    expansion: Optional[str] = None
+    """expansion.json of an expanded tokenizer: new embedding rows = mean of their old-subword rows."""
 
 
 @dataclass

@@ -16,41 +16,49 @@ from pathlib import Path
 
 import torch
 
+from jaforge.errors import ConfigError, InputError, input_errors
 from jaforge.model import ModelConfig
+from jaforge.model.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_model
+from jaforge.model.checkpoint import load_config as load_model_config
+from jaforge.train.checkpoint import latest_checkpoint, step_dirs
+from jaforge.train.state_files import safetensors_errors
 
 
-def find_model_dir(path: str | Path) -> tuple[str, Path]:
+def find_model_dir(path: str | Path, key: str = "trainer.init_from") -> tuple[str, Path]:
     """('jaforge' | 'hf', directory) for a run dir, checkpoint step dir, model dir or HF dir."""
-    from jaforge.train.checkpoint import latest_checkpoint
-
     path = Path(path)
-    if (path / "checkpoints").is_dir() and latest_checkpoint(path) is not None:
+    if (path / "checkpoints").is_dir() and step_dirs(path):
         path = latest_checkpoint(path)
     for candidate in (path, path / "model"):
-        if (candidate / "model_config.json").exists():
+        if (candidate / CONFIG_NAME).exists():
             return "jaforge", candidate
     if (path / "config.json").exists():
         return "hf", path
-    raise FileNotFoundError(f"trainer.init_from: {path} holds neither a jaforge model "
-                            f"(model_config.json) nor a Hugging Face model (config.json)")
+    raise InputError(path, f"{key}: holds neither a jaforge model ({CONFIG_NAME}) nor a Hugging "
+                           f"Face model (config.json)")
 
 
-def load_base(path: str | Path) -> tuple[torch.nn.Module, ModelConfig]:
-    kind, directory = find_model_dir(path)
+def load_base(path: str | Path, key: str = "trainer.init_from") -> tuple[torch.nn.Module, ModelConfig]:
+    """The model in a jaforge or Hugging Face directory; an unreadable file is an InputError
+    naming it."""
+    kind, directory = find_model_dir(path, key)
     if kind == "hf":
         from jaforge.model.hf import import_hf
 
-        return import_hf(directory)
-    from jaforge.model.checkpoint import load_model
-
-    return load_model(directory)
+        with safetensors_errors(directory, "a Hugging Face Llama model directory"):
+            return import_hf(directory)
+    with input_errors(directory / CONFIG_NAME, "a jaforge model config"):
+        load_model_config(directory)
+    with safetensors_errors(directory / WEIGHTS_NAME, "a jaforge model's weights"):
+        return load_model(directory)
 
 
 def read_expansion(path: str | Path) -> dict:
-    data = json.loads(Path(path).read_text("utf-8"))
+    with input_errors(path, "an expansion.json of `jaforge tokenizer-expand`"):
+        data = json.loads(Path(path).read_text("utf-8"))
     for key in ("base_vocab_size", "new_tokens"):
         if key not in data:
-            raise ValueError(f"{path}: expansion.json has no '{key}'")
+            raise InputError(path, f"expansion.json has no '{key}'")
     return data
 
 
@@ -61,8 +69,8 @@ def expand_vocabulary(model: torch.nn.Module, cfg: ModelConfig, expansion: dict,
 
     base = expansion["base_vocab_size"]
     if cfg.vocab_size < base:
-        raise ValueError(f"the base model has {cfg.vocab_size} rows but expansion.json's base "
-                         f"vocabulary has {base}")
+        raise ConfigError(f"trainer.expansion: the base model has {cfg.vocab_size} rows but "
+                          f"expansion.json's base vocabulary has {base}")
     new_cfg = replace(cfg, vocab_size=vocab_size)
     grown = Transformer(new_cfg)
     state = model.state_dict()
@@ -85,7 +93,7 @@ def initial_model(init_from: str | None, model_cfg: ModelConfig,
 
     if init_from is None:
         if expansion:
-            raise ValueError("trainer.expansion needs trainer.init_from (the base model)")
+            raise ConfigError("trainer.expansion needs trainer.init_from (the base model)")
         return Transformer(model_cfg), model_cfg
     model, cfg = load_base(init_from)
     if expansion:

@@ -1,4 +1,4 @@
-"""Process-group set-up for `torchrun`: the same command runs on 1 process or N (DDP).
+"""Process-group set-up for `torchrun`: the same command runs on 1 process or N (DDP or FSDP2).
 
     torchrun --nproc_per_node 2 -m jaforge.cli pretrain --config recipes/pretrain-tiny.yaml
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from jaforge.train.device import is_cuda, resolve_device
 
 
 @dataclass
@@ -31,28 +33,37 @@ class ProcessInfo:
         return self.world_size > 1
 
 
-def init_processes() -> ProcessInfo:
-    """Join the torchrun process group when WORLD_SIZE > 1; pick this process's device."""
+def init_processes(device: str = "auto") -> ProcessInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1; resolve this process's device from the
+    `trainer.device` setting."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    resolved = resolve_device(device, local_rank)
+    if is_cuda(resolved):
+        torch.cuda.set_device(torch.device(resolved))
     if world_size <= 1:
-        return ProcessInfo(device=device)
+        return ProcessInfo(device=resolved)
     if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        if device.startswith("cuda"):
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend)
-    return ProcessInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
+        dist.init_process_group(backend="nccl" if is_cuda(resolved) else "gloo")
+    return ProcessInfo(dist.get_rank(), dist.get_world_size(), local_rank, resolved)
 
 
-def mean_over_processes(value: float, info: ProcessInfo) -> float:
-    """The mean of a per-process number across all processes (the number itself on one)."""
+def mean_over_processes(value: torch.Tensor, info: ProcessInfo) -> torch.Tensor:
+    """The mean of a per-process tensor across all processes (the tensor itself on one)."""
     if not info.distributed:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t.item()) / info.world_size
+    total = value.detach().clone()
+    dist.all_reduce(total)
+    return total / info.world_size
+
+
+def all_agree(ok: bool, info: ProcessInfo) -> bool:
+    """True when every process passes `ok` (a collective; True on one process)."""
+    if not info.distributed:
+        return ok
+    flag = torch.tensor([0 if ok else 1], device=info.device)
+    dist.all_reduce(flag)
+    return int(flag.item()) == 0
 
 
 def barrier(info: ProcessInfo) -> None:

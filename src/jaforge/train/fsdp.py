@@ -1,9 +1,11 @@
 """FSDP2 (`torch.distributed.fsdp.fully_shard`) for models that do not fit one device.
 
-    torchrun --nproc_per_node 8 -m jaforge.train.trainer --config big.yaml --trainer.strategy fsdp
+    torchrun --nproc_per_node 8 -m jaforge.cli pretrain --config big.yaml --trainer.strategy fsdp
 
 Each transformer block, then the whole model, is sharded across the processes (parameters,
-gradients and optimiser state), so the optimiser is built after sharding. Checkpoints hold full,
+gradients and optimiser state), so the optimiser is built after sharding. With precision bf16 the
+mixed-precision policy keeps the shards (and the optimiser state) in fp32, gathers bf16
+parameters for the forward and backward, and reduces gradients in fp32. Checkpoints hold full,
 unsharded tensors gathered to the CPU of rank 0 (the same files as a single-process run, with the
 optimiser state keyed by parameter name), so a run resumes on any number of processes of FSDP.
 Tested on CPU with gloo (2 processes) in tests/train/test_ddp.py.
@@ -16,13 +18,15 @@ from typing import Any
 import torch
 
 
-def shard_model(model: torch.nn.Module) -> None:
+def shard_model(model: torch.nn.Module, precision: str = "fp32") -> None:
     """Shard every block, then the rest (embeddings, final norm, head), in place."""
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
+        if precision == "bf16" else MixedPrecisionPolicy()
     for block in model.blocks:
-        fully_shard(block)
-    fully_shard(model)
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
 
 
 def _options():
@@ -31,12 +35,18 @@ def _options():
     return StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def full_states(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """(model, optimiser) full state dicts on rank 0's CPU; a collective every rank must call."""
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+def full_model_state(model: torch.nn.Module) -> dict:
+    """The full model state dict on rank 0's CPU; a collective every rank must call."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-    return (get_model_state_dict(model, options=_options()),
-            get_optimizer_state_dict(model, optimizer, options=_options()))
+    return get_model_state_dict(model, options=_options())
+
+
+def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """The full (name-keyed) optimiser state on rank 0's CPU; a collective every rank must call."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=_options())
 
 
 def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: Any) -> None:

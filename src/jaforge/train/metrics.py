@@ -1,5 +1,5 @@
 """Training metrics: one row per logged step into metrics.jsonl and metrics.csv (and TensorBoard),
-plus the progress bar's throughput, MFU and ETA.
+plus the throughput, MFU and ETA, and the progress bar that shows them.
 
 A resumed run first drops every row past the checkpoint it resumes from (the killed run may have
 logged a few more steps), so the files always hold each step once, in order.
@@ -11,10 +11,10 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-# Columns whose values depend on the machine's speed rather than on the training itself.
-TIMING_FIELDS = ("tokens_per_s", "mfu", "elapsed_s")
+# Columns whose values depend on the machine rather than on the training itself.
+TIMING_FIELDS = ("tokens_per_s", "mfu", "elapsed_s", "peak_rss_mb", "gpu_peak_mb")
 
 
 def _rows_up_to(path: Path, last_step: int) -> list[dict]:
@@ -93,25 +93,54 @@ class MetricsLog:
 
 
 class Throughput:
-    """Tokens/s, MFU against a peak FLOP/s, and ETA, measured over the steps of this process."""
+    """Tokens/s, MFU against a peak FLOP/s, and ETA, measured over the steps of this process.
+    `add` counts a step's tokens (no clock read that matters); `stats` is read at logged steps,
+    after the loop has waited for the device, so it measures finished work."""
 
-    def __init__(self, flops_per_token: int, peak_flops: float, world_size: int):
+    def __init__(self, flops_per_token: float, peak_flops: float, world_size: int):
         self.flops_per_token = flops_per_token
         self.peak = peak_flops * world_size
         self.start = time.perf_counter()
         self.tokens = 0
         self.steps = 0
 
-    def update(self, tokens: int) -> dict[str, float]:
+    def add(self, tokens: int) -> None:
         self.tokens += tokens
         self.steps += 1
+
+    def stats(self) -> dict[str, float]:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         rate = self.tokens / elapsed
         stats = {"tokens_per_s": rate, "elapsed_s": elapsed}
-        if self.peak > 0:
+        if self.peak > 0 and self.flops_per_token > 0:
             stats["mfu"] = rate * self.flops_per_token / self.peak
         return stats
+
+    def update(self, tokens: int) -> dict[str, float]:
+        self.add(tokens)
+        return self.stats()
 
     def eta_s(self, steps_left: int) -> float:
         elapsed = time.perf_counter() - self.start
         return elapsed / max(self.steps, 1) * steps_left
+
+
+def progress_bar(enabled: bool, start: int, total: int):
+    """A tqdm bar over the steps (None when disabled)."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+
+def show_row(bar, row: Optional[dict]) -> None:
+    """Advance the bar one step; a logged step's loss, tokens/s, MFU and validation on it."""
+    if bar is None:
+        return
+    if row is not None:
+        shown = {"loss": f"{row['loss']:.3f}", "tok/s": f"{row['tokens_per_s']:.0f}"}
+        shown.update({"mfu": f"{row['mfu']:.1%}"} if "mfu" in row else {})
+        shown.update({k: f"{row[k]:.3f}" for k in ("val_loss", "val_ppl") if row.get(k) is not None})
+        bar.set_postfix(shown, refresh=False)
+    bar.update(1)

@@ -31,11 +31,19 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
 
 
-def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """The optimiser named in `cfg` over the model's weight-decay groups."""
+def build_optimizer(model: torch.nn.Module, cfg: OptimConfig,
+                    masters: dict[int, torch.Tensor] | None = None) -> torch.optim.Optimizer:
+    """The optimiser named in `cfg` over the model's weight-decay groups; with `masters` (id of a
+    parameter → its fp32 master copy) it steps the masters instead."""
     build = OPTIMIZERS.get(cfg.name)
-    groups = [g for g in param_groups(model, cfg.weight_decay) if g["params"]]
-    optimizer = build(groups, cfg, hidden_matrices(model)) if cfg.name == "muon" else build(groups, cfg)
+    swap = (lambda p: masters.get(id(p), p)) if masters else (lambda p: p)
+    groups = [{**g, "params": [swap(p) for p in g["params"]]}
+              for g in param_groups(model, cfg.weight_decay) if g["params"]]
+    if cfg.name == "muon":
+        inside = hidden_matrices(model)
+        optimizer = build(groups, cfg, {id(swap(p)) for p in model.parameters() if id(p) in inside})
+    else:
+        optimizer = build(groups, cfg)
     for group in optimizer.param_groups:  # the schedule scales from here; saved states carry it
         group.setdefault("initial_lr", group["lr"])
     return optimizer

@@ -21,8 +21,10 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge, Lt, MinLen
 
 from jaforge.config import save_config
 from jaforge.extras import require
@@ -32,7 +34,7 @@ SPLITS = ("train", "val")
 
 @dataclass
 class TokenizeDataConfig:
-    input: list[str] = field(default_factory=lambda: ["runs/corpus/data"])
+    input: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["runs/corpus/data"])
     """Corpus shards: files, folders (their *.jsonl[.gz|.zst] and *.parquet files) or globs."""
     tokenizer: str = "runs/tokenizer"
     """A tokenizer directory holding tokenizer.json (or the tokenizer.json file itself)."""
@@ -40,15 +42,15 @@ class TokenizeDataConfig:
     """Where train.bin, val.bin, their .idx.npy, meta.json and config.yaml go."""
     text_field: str = "text"
     id_field: str = "id"
-    val_fraction: float = 0.01
+    val_fraction: Annotated[float, Ge(0), Lt(1)] = 0.01
     """Share of documents held out for validation (chosen by a seeded hash of the document id)."""
-    seed: int = 0
+    seed: Annotated[int, Ge(0)] = 0
     """Seed of the validation split."""
     eos_token: str = "</s>"
     """Token appended after every document (jaforge tokenizers: `</s>`, id 2)."""
-    batch_size: int = 256
+    batch_size: Annotated[int, Ge(1)] = 256
     """Documents per encode_batch call."""
-    workers: int = 1
+    workers: Annotated[int, Ge(1)] = 1
     """Processes encoding files in parallel."""
 
 
