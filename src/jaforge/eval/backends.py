@@ -1,31 +1,53 @@
 """Models the eval stage scores: jaforge checkpoints and Hugging Face causal-LM directories, behind
-one small interface (tokenizer, forward pass with a key/value cache).
+one small interface (tokenizer, batched forward passes with a key/value cache), on any torch device.
 
     from jaforge.eval import load_backend
     backend = load_backend("runs/lifecycle-tiny/hf")              # HF dir (config.json)
     backend = load_backend("runs/lifecycle-tiny/pretrain/model")  # jaforge dir (model_config.json)
-    backend = load_backend("runs/lifecycle-tiny/pretrain")        # pretrain output: its model/
-    backend.continuation_logprobs(context_ids, [choice_ids, …])   # log P(choice | context) each
+    backend = load_backend("my-1b", device="cuda", dtype="bfloat16")
     last, contexts = backend.forward_contexts(ids, real)          # left-padded contexts, cached
     logits = backend.forward_continuations(contexts, rows, cont)  # each row after its context
+    logits = backend.decode_step(contexts, next_tokens)           # one generated token per row
 
 Tokenisation follows lm-evaluation-harness's `hf` model: special tokens as the tokenizer adds them
 by default (BOS for Llama-style tokenizers), none when the text already starts with the BOS
 string. The tokenizer is read with transformers when it is installed (so its BOS/EOS settings
-apply) and encoded through its Rust backend; without transformers, tokenizer.json is read with
-`tokenizers` and its post-processor decides the special tokens.
+and chat template apply) and encoded through its Rust backend; without transformers,
+tokenizer.json is read with `tokenizers` and its post-processor decides the special tokens.
+A missing, truncated or garbled model or tokenizer file fails naming that file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
+from jaforge import model as jaforge_model
+from jaforge.errors import ConfigError, InputError, JaforgeError
 from jaforge.extras import require
 
-WEIGHTS_DTYPES = ("float32", "bfloat16", "float16")
+WEIGHTS_DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+@contextlib.contextmanager
+def model_file_errors(path: Path, what: str) -> Iterator[None]:
+    """Any failure of the library reading `path` becomes one InputError naming it: safetensors
+    and tokenizers raise plain `Exception`s for truncated or garbled files."""
+    try:
+        yield
+    except (JaforgeError, MemoryError):
+        raise
+    except FileNotFoundError:
+        raise InputError(path, f"not found (expected {what})") from None
+    except Exception as err:  # noqa: BLE001 — the block only reads this one file
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(path, f"cannot be read as {what}: {detail[:300]}") from None
 
 
 class TextTokenizer:
@@ -33,19 +55,21 @@ class TextTokenizer:
 
     def __init__(self, directory: Path):
         path = directory if directory.is_file() else directory / "tokenizer.json"
+        if not path.exists():
+            raise InputError(path, "not found (expected the model's tokenizer.json; eval config key 'tokenizer')")
         self.hf = None
-        try:
-            transformers = require("transformers", "hf", "reading the tokenizer")
-            self.hf = transformers.AutoTokenizer.from_pretrained(str(path.parent))
-            self.rust = self.hf.backend_tokenizer
-            self.bos_id, self.eos_id = self.hf.bos_token_id, self.hf.eos_token_id
-        except ImportError:
-            tokenizers = require("tokenizers", "tokenizer", "reading tokenizer.json")
-            if not path.exists():
-                raise FileNotFoundError(f"{path} not found: no tokenizer.json for the eval stage")
-            self.rust = tokenizers.Tokenizer.from_file(str(path))
-            self.bos_id = self.rust.token_to_id("<s>")
-            self.eos_id = self.rust.token_to_id("</s>")
+        with model_file_errors(path, "a tokenizer.json"):
+            try:
+                transformers = require("transformers", "hf", "reading the tokenizer")
+            except ImportError:
+                transformers = None
+            if transformers is not None:
+                self.hf = transformers.AutoTokenizer.from_pretrained(str(path.parent))
+                self.rust = self.hf.backend_tokenizer
+                self.bos_id, self.eos_id = self.hf.bos_token_id, self.hf.eos_token_id
+            else:
+                self.rust = require("tokenizers", "tokenizer", "reading tokenizer.json").Tokenizer.from_file(str(path))
+                self.bos_id, self.eos_id = self.rust.token_to_id("<s>"), self.rust.token_to_id("</s>")
         self.bos_text = self.decode([self.bos_id], skip_special_tokens=False) \
             if self.bos_id is not None else None
 
@@ -67,17 +91,29 @@ class TextTokenizer:
             return self.hf.decode(list(ids), skip_special_tokens=skip_special_tokens)
         return self.rust.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
+    def chat_prompt(self, user_message: str) -> str:
+        """The message through the tokenizer's chat template (with the assistant's turn opened),
+        or the message itself when the tokenizer has no template."""
+        if self.hf is None or not getattr(self.hf, "chat_template", None):
+            return user_message
+        return self.hf.apply_chat_template([{"role": "user", "content": user_message}],
+                                           add_generation_prompt=True, tokenize=False)
+
 
 @dataclass
 class CachedContexts:
-    """A batch of left-padded contexts after their forward pass: what continuations need."""
+    """A batch of left-padded sequences after their forward pass: what continuations need."""
 
     cache: Any
     """The backend's key/value cache of the padded contexts."""
     real: Any
     """[batch, width] bool: True on the contexts' tokens, False on the left pads."""
     lengths: Any
-    """[batch] tokens of each context (the first continuation token's position)."""
+    """[batch] real tokens of each row (the position of its next token)."""
+
+    @property
+    def padded(self) -> bool:
+        return not bool(self.real.all())
 
 
 def left_padded_positions(real):
@@ -86,8 +122,7 @@ def left_padded_positions(real):
 
 
 class Backend:
-    """A causal LM + its tokenizer. Subclasses implement `forward`, `repeat_cache`,
-    `forward_contexts` and `forward_continuations`."""
+    """A causal LM + its tokenizer on `device`. Subclasses implement the forward passes."""
 
     name = "backend"
     max_batch_tokens: Optional[int] = None
@@ -96,13 +131,8 @@ class Backend:
     def __init__(self, model: Any, tokenizer: TextTokenizer, max_length: int, device: str):
         self.model, self.tokenizer, self.max_length, self.device = model, tokenizer, max_length, device
 
-    def forward(self, ids, cache=None, last_only: bool = False):
-        """Logits [B, T, V] (only the last position when `last_only`) and the cache, which now
-        also holds `ids`; `cache=None` starts a fresh one."""
-        raise NotImplementedError
-
-    def repeat_cache(self, cache, n: int):
-        """The cache with each row repeated n times (may consume `cache`)."""
+    def forward(self, ids):
+        """Logits [B, T, V] of a plain (unpadded or right-padded) causal pass."""
         raise NotImplementedError
 
     def forward_contexts(self, ids, real):
@@ -116,13 +146,14 @@ class Backend:
         harmless: a token attends only to earlier ones."""
         raise NotImplementedError
 
-    def continuation_logprobs(self, context_ids: Sequence[int],
-                              continuations_ids: Sequence[Sequence[int]]) -> list[float]:
-        """log P(continuation | context) of each continuation: the context runs once, the
-        continuations run together against its cached keys/values."""
-        from jaforge.eval.scoring import continuation_logprobs
+    def decode_step(self, contexts: CachedContexts, tokens):
+        """Last-position logits [B, V] after appending one token [B] to every row (updates
+        `contexts` in place)."""
+        raise NotImplementedError
 
-        return continuation_logprobs(self, context_ids, continuations_ids)
+    def keep_rows(self, contexts: CachedContexts, rows) -> CachedContexts:
+        """The cached rows `rows` (a 1-D index), e.g. the sequences still being generated."""
+        raise NotImplementedError
 
     def _continuation_positions(self, contexts: CachedContexts, rows, width: int):
         import torch
@@ -130,6 +161,13 @@ class Backend:
         rows = torch.as_tensor(rows, dtype=torch.long, device=contexts.lengths.device)
         offsets = torch.arange(width, device=contexts.lengths.device)
         return rows, contexts.lengths[rows][:, None] + offsets[None, :]
+
+    @staticmethod
+    def _grow(contexts: CachedContexts, width: int) -> None:
+        import torch
+
+        contexts.real = torch.cat((contexts.real, contexts.real.new_ones((len(contexts.real), width))), dim=1)
+        contexts.lengths = contexts.lengths + width
 
 
 class JaforgeBackend(Backend):
@@ -140,20 +178,11 @@ class JaforgeBackend(Backend):
         # the jaforge model returns every position's logits: keep a batch's under 1 GiB (fp32)
         self.max_batch_tokens = max(max_length, 2**28 // model.config.vocab_size)
 
-    def forward(self, ids, cache=None, last_only: bool = False):
-        from jaforge.model import KVCache
-
-        cache = KVCache() if cache is None else cache
-        logits = self.model(ids, cache=cache).logits
-        return (logits[:, -1:] if last_only else logits), cache
-
-    def repeat_cache(self, cache, n: int):
-        return cache if n == 1 else cache.repeat_rows(n)
+    def forward(self, ids):
+        return self.model(ids).logits
 
     def forward_contexts(self, ids, real):
-        from jaforge.model import KVCache
-
-        cache = KVCache()
+        cache = jaforge_model.KVCache()
         if bool(real.all()):  # no padding: the plain causal pass
             logits = self.model(ids, cache=cache).logits
         else:
@@ -168,38 +197,63 @@ class JaforgeBackend(Backend):
         # no segment ids: the new tokens continue their row's last cached segment (its tokens)
         return self.model(ids, position_ids=positions, cache=cache).logits
 
+    def decode_step(self, contexts: CachedContexts, tokens):
+        positions = contexts.lengths[:, None] if contexts.padded else None
+        logits = self.model(tokens[:, None], position_ids=positions, cache=contexts.cache).logits
+        self._grow(contexts, 1)
+        return logits[:, -1]
+
+    def keep_rows(self, contexts: CachedContexts, rows) -> CachedContexts:
+        return CachedContexts(contexts.cache.select_rows(rows), contexts.real[rows], contexts.lengths[rows])
+
 
 class HFBackend(Backend):
     name = "hf"
 
-    def forward(self, ids, cache=None, last_only: bool = False):
-        out = self.model(input_ids=ids, past_key_values=cache, use_cache=True,
-                         logits_to_keep=1 if last_only else 0)
-        return out.logits, out.past_key_values
+    def __init__(self, model: Any, tokenizer: TextTokenizer, max_length: int, device: str):
+        super().__init__(model, tokenizer, max_length, device)
+        # transformers 5 names the cache argument `cache`; 4.x `past_key_values`
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters \
+            else "past_key_values"
 
-    def repeat_cache(self, cache, n: int):
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-        return cache
+    def _call(self, ids, cache=None, **kwargs):
+        out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: cache}, **kwargs)
+        return out.logits, (out.cache if hasattr(out, "cache") else out.past_key_values)
+
+    def forward(self, ids):
+        return self.model(input_ids=ids, use_cache=False).logits
 
     def forward_contexts(self, ids, real):
         if bool(real.all()):
-            out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            logits, cache = self._call(ids, logits_to_keep=1)
         else:
-            out = self.model(input_ids=ids, attention_mask=real.long(),
-                             position_ids=left_padded_positions(real), use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1], CachedContexts(out.past_key_values, real, real.sum(dim=1))
+            logits, cache = self._call(ids, attention_mask=real.long(),
+                                       position_ids=left_padded_positions(real), logits_to_keep=1)
+        return logits[:, -1], CachedContexts(cache, real, real.sum(dim=1))
 
     def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
         import torch
 
         rows, positions = self._continuation_positions(contexts, rows, ids.shape[1])
-        cache = contexts.cache
-        cache.batch_select_indices(rows)
+        contexts.cache.batch_select_indices(rows)
         mask = torch.cat((contexts.real[rows], torch.ones_like(ids, dtype=torch.bool)), dim=1)
-        out = self.model(input_ids=ids, attention_mask=mask.long(), position_ids=positions,
-                         past_key_values=cache, use_cache=True)
-        return out.logits
+        logits, _ = self._call(ids, contexts.cache, attention_mask=mask.long(), position_ids=positions)
+        return logits
+
+    def decode_step(self, contexts: CachedContexts, tokens):
+        if contexts.padded:
+            self._grow(contexts, 1)
+            logits, contexts.cache = self._call(tokens[:, None], contexts.cache, logits_to_keep=1,
+                                                attention_mask=contexts.real.long(),
+                                                position_ids=contexts.lengths[:, None] - 1)
+        else:
+            logits, contexts.cache = self._call(tokens[:, None], contexts.cache, logits_to_keep=1)
+            self._grow(contexts, 1)
+        return logits[:, -1]
+
+    def keep_rows(self, contexts: CachedContexts, rows) -> CachedContexts:
+        contexts.cache.batch_select_indices(rows)
+        return CachedContexts(contexts.cache, contexts.real[rows], contexts.lengths[rows])
 
 
 def resolve_model_dir(path: str | Path) -> tuple[str, Path]:
@@ -211,9 +265,9 @@ def resolve_model_dir(path: str | Path) -> tuple[str, Path]:
         return "jaforge", path / "model"
     if (path / "config.json").exists():
         return "hf", path
-    raise FileNotFoundError(f"{path}: not a model directory (expected config.json of a Hugging Face "
-                            f"model, model_config.json of a jaforge model, or a pretrain output "
-                            f"with model/model_config.json)")
+    raise InputError(path, "not a model directory (expected config.json of a Hugging Face model, "
+                           "model_config.json of a jaforge model, or a pretrain output with "
+                           "model/model_config.json; eval config key 'model')")
 
 
 def find_tokenizer(model_dir: Path, tokenizer: Optional[str | Path] = None) -> Path:
@@ -228,33 +282,79 @@ def find_tokenizer(model_dir: Path, tokenizer: Optional[str | Path] = None) -> P
     if config.exists():
         import yaml
 
-        datasets = (yaml.safe_load(config.read_text("utf-8")) or {}).get("data", {}).get("datasets", [])
+        with model_file_errors(config, "the pretrain run's config.yaml"):
+            datasets = (yaml.safe_load(config.read_text("utf-8")) or {}).get("data", {}).get("datasets", [])
         for dataset in datasets:
             meta = Path(dataset.get("path", "")) / "meta.json"
-            if meta.exists() and json.loads(meta.read_text("utf-8")).get("tokenizer"):
-                return Path(json.loads(meta.read_text("utf-8"))["tokenizer"])
-    raise FileNotFoundError(f"no tokenizer.json found for {model_dir}; pass tokenizer=<dir>")
+            if meta.exists():
+                with model_file_errors(meta, "the token shards' meta.json"):
+                    name = json.loads(meta.read_text("utf-8")).get("tokenizer")
+                if name:
+                    return Path(name)
+    raise InputError(model_dir, "no tokenizer.json next to the model or its pretrain run; "
+                                "set eval config key 'tokenizer'")
+
+
+def resolve_device(device: str) -> str:
+    """`device` checked against this machine's torch (a clear error instead of a CUDA trace)."""
+    torch = require("torch", "train", "the eval stage")
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise ConfigError(f"eval config key 'device': '{device}' is not cpu, cuda, cuda:N or mps")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"eval config key 'device': {device} asked for, but torch "
+                              f"{torch.__version__} sees no CUDA device")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"eval config key 'device': {device} asked for, but there are "
+                              f"{torch.cuda.device_count()} CUDA devices")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("eval config key 'device': mps asked for, but it is not available")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """'auto' → float32 on CPU, bfloat16 on CUDA (float16 where bf16 is missing) and MPS float16."""
+    if dtype not in WEIGHTS_DTYPES:
+        raise ConfigError(f"eval config key 'dtype': '{dtype}' is not one of {', '.join(WEIGHTS_DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    torch = require("torch", "train", "the eval stage")
+    if device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16" if device == "mps" else "float32"
 
 
 def load_backend(path: str | Path, device: str = "cpu", tokenizer: Optional[str | Path] = None,
-                 dtype: str = "float32", max_length: Optional[int] = None) -> Backend:
+                 dtype: str = "auto", max_length: Optional[int] = None) -> Backend:
     """A backend for the model at `path` (see `resolve_model_dir`), in eval mode on `device`."""
     torch = require("torch", "train", "the eval stage")
-    if dtype not in WEIGHTS_DTYPES:
-        raise ValueError(f"dtype '{dtype}' is not one of {', '.join(WEIGHTS_DTYPES)}")
+    device = resolve_device(device)
+    torch_dtype = getattr(torch, resolve_dtype(dtype, device))
     kind, directory = resolve_model_dir(path)
+    config = directory / ("model_config.json" if kind == "jaforge" else "config.json")
+    with model_file_errors(config, "a jaforge model_config.json" if kind == "jaforge" else "a Hugging Face config.json"):
+        json.loads(config.read_text("utf-8"))
     text_tokenizer = TextTokenizer(find_tokenizer(directory, tokenizer))
-    torch_dtype = getattr(torch, dtype)
     if kind == "jaforge":
-        from jaforge.model import load_model
-
-        model, cfg = load_model(directory, device=device)
-        model = model.to(torch_dtype).eval()
-        return JaforgeBackend(model, text_tokenizer, max_length or cfg.max_seq_len, device)
+        with model_file_errors(directory / "model.safetensors", "a jaforge model (model.safetensors "
+                                                                "and model_config.json)"):
+            model, cfg = jaforge_model.load_model(directory, device=device)
+        return JaforgeBackend(model.to(torch_dtype).eval(), text_tokenizer, max_length or cfg.max_seq_len, device)
     transformers = require("transformers", "hf", "evaluating Hugging Face models")
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype)
+    with model_file_errors(_weights_file(directory), "the model's weights"):
+        # safetensors only: nothing read from disk may run code (no pickled checkpoints)
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype,
+                                                                  use_safetensors=True)
     model = model.to(device).eval()
     return HFBackend(model, text_tokenizer, max_length or hf_max_length(model, text_tokenizer), device)
+
+
+def _weights_file(directory: Path) -> Path:
+    for name in ("model.safetensors", "model.safetensors.index.json"):
+        if (directory / name).exists():
+            return directory / name
+    return directory / "model.safetensors"
 
 
 def hf_max_length(model: Any, tokenizer: TextTokenizer) -> int:
