@@ -5,7 +5,7 @@ one small interface (tokenizer, batched forward passes with a key/value cache), 
     backend = load_backend("runs/lifecycle-tiny/hf")              # HF dir (config.json)
     backend = load_backend("runs/lifecycle-tiny/pretrain/model")  # jaforge dir (model_config.json)
     backend = load_backend("my-1b", device="cuda", dtype="bfloat16")
-    last, contexts = backend.forward_contexts(ids, real)          # left-padded contexts, cached
+    last, contexts = backend.forward_contexts([ids, …])          # a batch of contexts, cached
     logits = backend.forward_continuations(contexts, rows, cont)  # each row after its context
     logits = backend.decode_step(contexts, next_tokens)           # one generated token per row
 
@@ -121,6 +121,43 @@ def left_padded_positions(real):
     return (real.long().cumsum(dim=1) - 1).clamp(min=0)
 
 
+MIN_SHARED_PREFIX = 8
+"""Fewest common first tokens worth a pass of their own."""
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """How many first tokens all sequences share (each keeps at least one of its own), or 0 when
+    fewer than MIN_SHARED_PREFIX or a single sequence."""
+    if len(sequences) < 2:
+        return 0
+    first, shortest = sequences[0], min(len(s) for s in sequences)
+    common = 0
+    while common < shortest - 1 and all(s[common] == first[common] for s in sequences):
+        common += 1
+    return common if common >= MIN_SHARED_PREFIX else 0
+
+
+def _after_prefix(real, prefix: int):
+    """The real-token mask with `prefix` real tokens in front."""
+    import torch
+
+    return torch.cat((real.new_ones((len(real), prefix)), real), dim=1) if prefix else real
+
+
+def padded(sequences: Sequence[Sequence[int]], device, side: str = "left"):
+    """Ids [B, W] of the sequences padded on `side` (with 0), and the mask of their real tokens."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.zeros((len(sequences), width), dtype=torch.long)
+    real = torch.zeros((len(sequences), width), dtype=torch.bool)
+    for i, s in enumerate(sequences):
+        span = slice(width - len(s), width) if side == "left" else slice(0, len(s))
+        ids[i, span] = torch.tensor(list(s), dtype=torch.long)
+        real[i, span] = True
+    return ids.to(device), real.to(device)
+
+
 class Backend:
     """A causal LM + its tokenizer on `device`. Subclasses implement the forward passes."""
 
@@ -135,9 +172,21 @@ class Backend:
         """Logits [B, T, V] of a plain (unpadded or right-padded) causal pass."""
         raise NotImplementedError
 
-    def forward_contexts(self, ids, real):
-        """Left-padded contexts `ids` [B, W] (`real` [B, W] False on the pads) in one pass:
-        each row's last-position logits [B, V] as if it ran alone, and its `CachedContexts`."""
+    def forward_contexts(self, sequences: Sequence[Sequence[int]]):
+        """A batch of token sequences, padded: each one's last-token logits [B, V] as if it ran
+        alone, and their `CachedContexts` (`real` False on the pads). Their common first tokens
+        (few-shot prompts share the description and the first instruction) run once, and
+        their keys/values are shared by every row."""
+        prefix = shared_prefix_length(sequences)
+        cache = self._prefix_cache(sequences[0][:prefix], len(sequences)) if prefix else None
+        return self._forward_rest([s[prefix:] for s in sequences], prefix, cache)
+
+    def _prefix_cache(self, prefix: Sequence[int], rows: int):
+        """The cache of `prefix` run once, repeated for `rows` rows."""
+        raise NotImplementedError
+
+    def _forward_rest(self, sequences: Sequence[Sequence[int]], prefix: int, cache):
+        """`forward_contexts` for sequences that continue `cache` (`prefix` tokens; None: none)."""
         raise NotImplementedError
 
     def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
@@ -181,15 +230,24 @@ class JaforgeBackend(Backend):
     def forward(self, ids):
         return self.model(ids).logits
 
-    def forward_contexts(self, ids, real):
+    def _prefix_cache(self, prefix: Sequence[int], rows: int):
+        import torch
+
+        ids = torch.tensor([list(prefix)], device=self.device)
         cache = jaforge_model.KVCache()
-        if bool(real.all()):  # no padding: the plain causal pass
+        self.model(ids, segment_ids=torch.ones_like(ids), cache=cache)  # segment 1: the real tokens
+        return cache.repeat_rows(rows)
+
+    def _forward_rest(self, sequences: Sequence[Sequence[int]], prefix: int, cache):
+        ids, real = padded(sequences, self.device, "left")
+        cache = cache if cache is not None else jaforge_model.KVCache()
+        if bool(real.all()):  # no padding: the plain causal pass (after the prefix, if any)
             logits = self.model(ids, cache=cache).logits
         else:
-            # pads are segment 0, tokens segment 1: a token never attends to a pad
-            logits = self.model(ids, position_ids=left_padded_positions(real),
+            # pads are segment 0, tokens (and the prefix) segment 1: a token never attends to a pad
+            logits = self.model(ids, position_ids=prefix + left_padded_positions(real),
                                 segment_ids=real.long(), cache=cache).logits
-        return logits[:, -1], CachedContexts(cache, real, real.sum(dim=1))
+        return logits[:, -1], CachedContexts(cache, _after_prefix(real, prefix), prefix + real.sum(dim=1))
 
     def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
         rows, positions = self._continuation_positions(contexts, rows, ids.shape[1])
@@ -223,13 +281,25 @@ class HFBackend(Backend):
     def forward(self, ids):
         return self.model(input_ids=ids, use_cache=False).logits
 
-    def forward_contexts(self, ids, real):
-        if bool(real.all()):
-            logits, cache = self._call(ids, logits_to_keep=1)
-        else:
-            logits, cache = self._call(ids, attention_mask=real.long(),
-                                       position_ids=left_padded_positions(real), logits_to_keep=1)
-        return logits[:, -1], CachedContexts(cache, real, real.sum(dim=1))
+    def _prefix_cache(self, prefix: Sequence[int], rows: int):
+        import torch
+
+        _, cache = self._call(torch.tensor([list(prefix)], device=self.device), logits_to_keep=1)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+    def _forward_rest(self, sequences: Sequence[Sequence[int]], prefix: int, cache):
+        import torch
+
+        # right padding: a real token never sees a later pad, so the pass needs no mask and takes
+        # SDPA's causal kernel; later passes mask the pads out of the cache
+        ids, real = padded(sequences, self.device, "right")
+        lengths = real.sum(dim=1)
+        last = torch.unique(lengths - 1)
+        logits, cache = self._call(ids, cache, logits_to_keep=last)
+        rows = torch.arange(len(sequences), device=ids.device)
+        return (logits[rows, torch.searchsorted(last, lengths - 1)],
+                CachedContexts(cache, _after_prefix(real, prefix), prefix + lengths))
 
     def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):
         import torch

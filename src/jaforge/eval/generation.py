@@ -19,7 +19,6 @@ from typing import Optional, Sequence
 
 from jaforge.eval.backends import Backend
 from jaforge.eval.config import GenerationConfig
-from jaforge.eval.scoring import left_padded
 
 STOP_LOOKBACK_TOKENS = 8
 """Tokens decoded past a stop string's length to look for it (tokenisers split text freely)."""
@@ -77,9 +76,8 @@ def generate_batch(backend: Backend, prompts_ids: list[list[int]], cfg: Generati
     """The new token ids of every prompt (one batch, prompts already truncated)."""
     import torch
 
-    ids, real = left_padded(prompts_ids, backend.device)
     steps = min(cfg.max_new_tokens, backend.max_length - max(len(p) for p in prompts_ids))
-    logits, contexts = backend.forward_contexts(ids, real)
+    logits, contexts = backend.forward_contexts(prompts_ids)
     seen = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
     for row, prompt in enumerate(prompts_ids):
         seen[row, prompt] = True

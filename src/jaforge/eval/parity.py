@@ -2,6 +2,7 @@
 
     from jaforge.eval.parity import run_lm_eval, run_jaforge, compare
     theirs = run_lm_eval("runs/lifecycle-tiny/hf", ["jnli", "mgsm"], work_dir="/tmp/parity", limit=20)
+    lm = lm_eval_model("my-1b", batch_size=32, device="cuda", dtype="bfloat16")   # or an HFLM
     ours = run_jaforge("runs/lifecycle-tiny/hf", ["jnli", "mgsm"], limit=20)
     report = compare(ours["jnli"], theirs["jnli"])   # max_abs_diff, prompt/prediction mismatches
 
@@ -23,7 +24,7 @@ from jaforge import model as jaforge_model
 from jaforge.data import read_records
 from jaforge.errors import InputError
 from jaforge.eval import jglue, leaderboard_data
-from jaforge.eval.backends import load_backend
+from jaforge.eval.backends import Backend, load_backend
 from jaforge.eval.config import GenerationConfig
 from jaforge.eval.runner import evaluate_tasks
 from jaforge.eval.tasks import TASKS, data_file, expand
@@ -134,29 +135,51 @@ def lm_eval_task(task: str, files: dict[str, str], name: str) -> dict:
 
 # --- the two runs ---------------------------------------------------------------------------------
 
-def run_lm_eval(model_dir: str, tasks: Sequence[str], work_dir: str | Path, limit: Optional[int] = None,
-                data_dir: Optional[str] = None, batch_size: int = 1, max_gen_toks: int = 32,
-                device: str = "cpu", dtype: str = "float32") -> dict[str, dict]:
-    """lm-eval's samples and scores, per jaforge task name: {"samples": [...], "score": …}."""
+def lm_eval_tasks(tasks: Sequence[str], work_dir: str | Path, data_dir: Optional[str] = None):
+    """Write lm-eval's task YAMLs for `tasks` (each also as a one-task group: lm-eval 0.4.9 fails to
+    log a bare task from outside its own tasks folder) and index them: lm-eval's TaskManager."""
     import yaml
 
-    lm_eval = import_lm_eval()
+    import_lm_eval()
     from lm_eval.tasks import TaskManager
 
     work = Path(work_dir)
     include = work / "lm_eval_tasks"
     include.mkdir(parents=True, exist_ok=True)
-    names = {task: f"jaforge_parity_{task}" for task in expand(tasks)}
-    for task, name in names.items():
+    for task in expand(tasks):
+        name = f"jaforge_parity_{task}"
         config = lm_eval_task(task, write_hf_layout(task, data_dir, work / "lm_eval_data"), name)
         (include / f"{name}.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
-    # a group: lm-eval 0.4.9 fails to log a bare task from outside its own tasks folder
-    group = {"group": "jaforge_parity", "task": list(names.values()), "metadata": {"version": 1.0}}
-    (include / "jaforge_parity.yaml").write_text(yaml.safe_dump(group), "utf-8")
+        group = {"group": f"{name}_group", "task": [name], "metadata": {"version": 1.0}}
+        (include / f"{name}_group.yaml").write_text(yaml.safe_dump(group), "utf-8")
+    return TaskManager(include_path=str(include))
+
+
+def lm_eval_model(model_dir: str, batch_size: int | str = 1, device: str = "cpu", dtype: str = "float32",
+                  max_length: Optional[int] = None):
+    """lm-eval's `hf` model (HFLM) on the directory, as `--model hf --model_args …` builds it."""
+    import_lm_eval()
+    from lm_eval.models.huggingface import HFLM
+
+    extra = {"max_length": max_length} if max_length else {}
+    return HFLM(pretrained=str(model_dir), batch_size=batch_size, device=device, dtype=dtype, **extra)
+
+
+def run_lm_eval(model, tasks: Sequence[str], work_dir: str | Path, limit: Optional[int] = None,
+                data_dir: Optional[str] = None, batch_size: int | str = 1, max_gen_toks: int = 32,
+                device: str = "cpu", dtype: str = "float32", task_manager=None) -> dict[str, dict]:
+    """lm-eval's samples and scores per jaforge task name: {"samples": [...], "score": …}. `model`
+    is a model directory or an lm-eval model (`lm_eval_model`); `task_manager` one from
+    `lm_eval_tasks` (made here when not given)."""
+    lm_eval = import_lm_eval()
+    task_manager = task_manager or lm_eval_tasks(tasks, work_dir, data_dir)
+    names = {task: f"jaforge_parity_{task}" for task in expand(tasks)}
+    model_arg = {"model": "hf", "model_args": {"pretrained": str(model), "dtype": dtype},
+                 "batch_size": batch_size, "device": device} if isinstance(model, (str, Path)) else {"model": model}
     out = lm_eval.simple_evaluate(
-        model="hf", model_args={"pretrained": str(model_dir), "dtype": dtype}, tasks=["jaforge_parity"],
-        limit=limit, batch_size=batch_size, device=device, gen_kwargs={"max_gen_toks": max_gen_toks},
-        task_manager=TaskManager(include_path=str(include)), log_samples=True, bootstrap_iters=0)
+        **model_arg, tasks=[f"{name}_group" for name in names.values()], limit=limit,
+        gen_kwargs={"max_gen_toks": max_gen_toks}, task_manager=task_manager, log_samples=True,
+        bootstrap_iters=0)
     return {task: {"samples": [_sample(s) for s in sorted(out["samples"][name], key=lambda s: s["doc_id"])],
                    "score": float(out["results"][name][LEADERBOARD_METRICS[task]])}
             for task, name in names.items()}
@@ -171,11 +194,12 @@ def _sample(s: dict) -> dict:
     return {"context": context, "output": s["resps"][0][0]}
 
 
-def run_jaforge(model_dir: str, tasks: Sequence[str], limit: Optional[int] = None,
+def run_jaforge(model, tasks: Sequence[str], limit: Optional[int] = None,
                 data_dir: Optional[str] = None, batch_size: int = 16, max_gen_toks: int = 32,
                 tokenizer: Optional[str] = None, device: str = "cpu", dtype: str = "float32") -> dict[str, dict]:
-    """jaforge's samples and scores in `run_lm_eval`'s shape."""
-    backend = load_backend(model_dir, device=device, tokenizer=tokenizer, dtype=dtype)
+    """jaforge's samples and scores in `run_lm_eval`'s shape; `model` a directory or a Backend."""
+    backend = model if isinstance(model, Backend) else load_backend(model, device=device, tokenizer=tokenizer,
+                                                                    dtype=dtype)
     report = evaluate_tasks(backend, tasks, data_dir=data_dir, limit=limit, batch_size=batch_size,
                             generation=GenerationConfig(max_new_tokens=max_gen_toks))
     parity_score = {"jsts": "acc"}

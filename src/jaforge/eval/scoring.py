@@ -138,8 +138,7 @@ def cached_context_logprobs(backend: Backend,
     import torch
 
     with torch.inference_mode():
-        ids, real = left_padded([c for c, _ in requests], backend.device)
-        last, contexts = backend.forward_contexts(ids, real)
+        last, contexts = backend.forward_contexts([c for c, _ in requests])
         first = _log_softmax(last)
         rows = [(b, j) for b, (_, conts) in enumerate(requests) for j in range(len(conts))]
         firsts = first[[b for b, _ in rows], [requests[b][1][j][0] for b, j in rows]].tolist()
@@ -155,19 +154,6 @@ def cached_context_logprobs(backend: Backend,
         for (b, j), r in zip(longer, _gather_logprobs(logits, targets, mask).tolist()):
             scores[b][j] += r
     return scores
-
-
-def left_padded(sequences: Sequence[Sequence[int]], device):
-    """Ids [B, W] with each sequence right-aligned, and the mask of its real tokens."""
-    import torch
-
-    width = max(len(s) for s in sequences)
-    ids = torch.zeros((len(sequences), width), dtype=torch.long)
-    real = torch.zeros((len(sequences), width), dtype=torch.bool)
-    for i, s in enumerate(sequences):
-        ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-        real[i, width - len(s):] = True
-    return ids.to(device), real.to(device)
 
 
 def _padded_shifted(continuations_ids, longest: int, device):
