@@ -206,7 +206,7 @@ def timed_rounds(model: Path, work: Path, args: argparse.Namespace) -> dict[str,
 
 def prompt_tokens(model: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Token counts of the benchmark's prompts per task (the few-shot contexts)."""
-    from jaforge.eval.backends import TextTokenizer
+    from jaforge.eval.text_tokenizer import TextTokenizer
     from jaforge.eval.prompts import build_prompts
     from jaforge.eval.runner import prepare_tasks
     from jaforge.eval.templates import get_template

@@ -15,7 +15,7 @@ from tiny_models import tiny_models  # noqa: F401  (fixture)
 from jaforge.config import load_config
 from jaforge.errors import ConfigError, InputError, RunDirError
 from jaforge.eval import EvalConfig, run
-from jaforge.eval.backends import find_tokenizer, load_backend, resolve_model_dir
+from jaforge.eval.loading import find_tokenizer, load_backend, resolve_model_dir
 from jaforge.rundir import run_lock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ perplexity and generation, on jaforge checkpoints and Hugging Face causal-LM dir
 
 Modules: `jglue` and `leaderboard_data` (loaders of the published files), `templates` (prompts
 by name), `prompts` (few-shot assembly), `tasks` (task and group registry), `metrics`,
-`rouge_ja`, `refusal` and `safety` (the safety_ja task), `backends` (models + tokenizers on any
-device), `scoring` (log-likelihoods, perplexity), `generation` (batched, cached), `runner` (the
+`rouge_ja`, `refusal` and `safety` (the safety_ja task), `text_tokenizer`, `backends` (batched,
+cached forward passes), `loading` (models on a checked device and dtype), `scoring` (log-likelihoods, perplexity), `generation` (batched, cached), `runner` (the
 stage), `parity` (the same runs through lm-eval). No module imports torch at import time; the
 stage's pieces are imported on first use.
 """
@@ -29,7 +29,7 @@ __all__ = ["EvalConfig", "GenerationConfig", "run", "evaluate_tasks", "EvalRepor
            "Backend", "response_perplexity", "choice_logliks", "continuation_logprobs", "generate"]
 
 _LAZY = {"run": "jaforge.eval.runner", "evaluate_tasks": "jaforge.eval.runner",
-         "EvalReport": "jaforge.eval.runner", "load_backend": "jaforge.eval.backends",
+         "EvalReport": "jaforge.eval.runner", "load_backend": "jaforge.eval.loading",
          "Backend": "jaforge.eval.backends", "response_perplexity": "jaforge.eval.scoring",
          "continuation_logprobs": "jaforge.eval.scoring",
          "choice_logliks": "jaforge.eval.scoring", "generate": "jaforge.eval.generation"}

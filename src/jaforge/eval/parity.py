@@ -24,7 +24,8 @@ from jaforge import model as jaforge_model
 from jaforge.data import read_records
 from jaforge.errors import InputError
 from jaforge.eval import jglue, leaderboard_data
-from jaforge.eval.backends import Backend, load_backend
+from jaforge.eval.backends import Backend
+from jaforge.eval.loading import load_backend
 from jaforge.eval.config import GenerationConfig
 from jaforge.eval.runner import evaluate_tasks
 from jaforge.eval.tasks import TASKS, data_file, expand

@@ -24,9 +24,10 @@ from typing import Optional, Sequence
 
 from jaforge.config import validate
 from jaforge.errors import ConfigError, InputError
-from jaforge.eval.backends import Backend, load_backend
+from jaforge.eval.backends import Backend
 from jaforge.eval.config import EvalConfig, GenerationConfig
 from jaforge.eval.generation import generate
+from jaforge.eval.loading import load_backend
 from jaforge.eval.metrics import choice_metrics, correlations, expected_score, predictions
 from jaforge.eval.prompts import Prompt, build_prompts
 from jaforge.eval.safety import evaluate_safety

@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 from typing import Iterator, Optional, Sequence
 
-from jaforge.eval.backends import Backend, TextTokenizer
+from jaforge.eval.backends import Backend
+from jaforge.eval.text_tokenizer import TextTokenizer
 
 
 def encode_pair(tokenizer: TextTokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
