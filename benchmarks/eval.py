@@ -57,7 +57,7 @@ SIZES = {  # (d_model, n_layer, heads, kv heads, ffn, vocab)
 }
 
 
-def prepare(work: Path, size: str = "cpu", quick: bool = False) -> Path:
+def prepare(work: Path, size: str = "cpu", quick: bool = False, init_std: float = 0.1) -> Path:
     """The benchmark model: a random Llama + a BPE trained on the embedded corpus, HF directory."""
     import torch
     import transformers
@@ -79,10 +79,12 @@ def prepare(work: Path, size: str = "cpu", quick: bool = False) -> Path:
     transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                          unk_token="<unk>", pad_token="<pad>").save_pretrained(str(directory))
     config = transformers.LlamaConfig(vocab_size=tok.get_vocab_size(), max_position_embeddings=max(WINDOWS.values()),
-                                      initializer_range=0.3 if size == "cpu" else 0.02, tie_word_embeddings=False,
+                                      initializer_range=init_std if size == "cpu" else 0.02, tie_word_embeddings=False,
                                       bos_token_id=1, eos_token_id=2, pad_token_id=3, **shape)
     torch.manual_seed(0)
-    transformers.LlamaForCausalLM(config).save_pretrained(str(directory))
+    model = transformers.LlamaForCausalLM(config)
+    # the 1.1B model is stored in bfloat16, the dtype both tools run it in
+    (model if size == "cpu" else model.to(torch.bfloat16)).save_pretrained(str(directory))
     return directory
 
 
@@ -172,25 +174,42 @@ def timed_run(tool: str, window: str, model: Path, work: Path, args: argparse.Na
 # --- same answers, then the timed rounds -------------------------------------------------------
 
 def same_answers(model: Path, work: Path, args: argparse.Namespace) -> dict:
-    """jaforge's rows against lm-eval's at every window and peer batch size; `ok` when all agree."""
+    """jaforge's rows against lm-eval's at every window and peer batch size; `ok` when all agree.
+    In float32: identical prompts, predictions and generated texts, log-likelihoods within 1e-4.
+    In bfloat16/float16 (two differently batched runs round differently): identical prompts,
+    log-likelihoods within 5e-2, identical predictions wherever lm-eval's top two choices are more
+    than twice that apart; identical generations are counted, not required."""
     from jaforge.eval.parity import compare
 
-    tolerance = 1e-4 if args.dtype == "float32" else 5e-2
+    exact = args.dtype == "float32"
+    tolerance = 1e-4 if exact else 5e-2
     reports: dict[str, Any] = {}
     for window in args.windows:
         ours = timed_run("jaforge", window, model, work, args, keep_rows=True)["rows"]
         for peer in tool_names(args)[1:]:
             theirs = timed_run(peer, window, model, work, args, keep_rows=True)["rows"]
             per_task = {task: compare(ours[task], theirs[task]) for task in args.tasks}
+            decisive = {task: [i for i in r.get("prediction_mismatches", [])
+                               if _margin(theirs[task]["samples"][i]["logliks"]) > 2 * tolerance]
+                        for task, r in per_task.items()}
+            outputs = [r for r in per_task.values() if "output_mismatches" in r]
             reports[f"{window}, {peer}"] = {
-                "ok": all(not r["prompt_mismatches"] and not r.get("prediction_mismatches")
-                          and not r.get("output_mismatches") and r.get("max_abs_diff", 0.0) < tolerance
-                          for r in per_task.values()),
+                "ok": all(not r["prompt_mismatches"] and r.get("max_abs_diff", 0.0) < tolerance
+                          and not decisive[t] and (not exact or not r.get("output_mismatches")
+                                                   and not r.get("prediction_mismatches"))
+                          for t, r in per_task.items()),
                 "max_abs_diff": max(r.get("max_abs_diff", 0.0) for r in per_task.values()),
                 "examples": sum(r["examples"] for r in per_task.values()),
+                "identical_generations": sum(r["examples"] - len(r["output_mismatches"]) for r in outputs),
+                "generations": sum(r["examples"] for r in outputs),
                 "mismatches": {t: {k: r[k] for k in r if k.endswith("mismatches") and r[k]}
                                for t, r in per_task.items() if any(k.endswith("mismatches") and r[k] for k in r)}}
     return {"ok": all(r["ok"] for r in reports.values()), "checks": reports}
+
+
+def _margin(logliks: list[float]) -> float:
+    top = sorted(logliks, reverse=True)
+    return top[0] - top[1] if len(top) > 1 else float("inf")
 
 
 def timed_rounds(model: Path, work: Path, args: argparse.Namespace) -> dict[str, dict[str, list[dict]]]:
