@@ -372,7 +372,8 @@ def _by(name: str) -> Callable[[dict], list[str]]:
 # (glob under data/, unit, counter): every embedded file matches one entry; the files of an
 # entry are counted together, and those in PER_FILE also one row per file
 PER_FILE = {"ja/clean/*.jsonl", "ja/long/*.jsonl", "eval/jnli/*-v1.1.json", "eval/marc_ja/*-v1.0.json",
-            "eval/jcommonsenseqa/*-v1.1.json", "eval/jsquad/*-v1.1.json"}
+            "eval/jcommonsenseqa/*-v1.1.json", "eval/jsquad/*-v1.1.json", "eval/jsts/*-v1.1.json",
+            "eval/jaqket_v2/*_jaqket.json", "eval/xlsum/japanese_*.jsonl"}
 CARD = [
     ("ja/clean/*.jsonl", "documents", _jsonl_counter(_texts("text"), _by("genre"))),
     ("ja/long/*.jsonl", "documents", _jsonl_counter(_texts("text"), lambda r: r["features"])),
@@ -395,6 +396,15 @@ CARD = [
     ("eval/jcommonsenseqa/*-v1.1.json", "questions", _jsonl_counter(
         _texts("question"), lambda r: [f"label {r['label']}"])),
     ("eval/jsquad/*-v1.1.json", "questions", _count_jsquad),
+    ("eval/jsts/*-v1.1.json", "pairs", _jsonl_counter(
+        _texts("sentence1", "sentence2"), lambda r: [f"score {int(r['label'] + 0.5)}"])),
+    ("eval/jaqket_v2/*_jaqket.json", "questions", _jsonl_counter(_texts("question"), lambda r: [
+        "answer in first 5 passages" if any(c["has_answer"] for c in r["ctxs"][:5]) else "no answer in passages"])),
+    ("eval/mgsm/train.jsonl", "problems", _jsonl_counter(_texts("question", "answer"), None)),
+    ("eval/mgsm/mgsm_ja.tsv", "problems", _count_lines),
+    ("eval/xlsum/japanese_*.jsonl", "articles", _jsonl_counter(_texts("text"), None)),
+    ("eval/xwinograd/xwinograd-ja.json", "pairs", _jsonl_counter(
+        _texts("sentence1", "sentence2"), lambda r: [f"answer {r['answer']}"])),
     ("sft/dolly_ja.jsonl", "examples", _jsonl_counter(
         _texts("instruction", "input", "output"), _by("category"))),
     ("sft/chat.jsonl", "conversations", _jsonl_counter(

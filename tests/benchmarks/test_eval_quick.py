@@ -1,4 +1,5 @@
-"""The eval benchmark's pieces on a tiny input: same answers as lm-eval, one timed run of each."""
+"""The eval benchmark's pieces on a tiny input: same answers as lm-eval (choices and generations,
+on the truncated window), one timed run of each tool, the summary's ratios and per-task rates."""
 
 import argparse
 
@@ -14,13 +15,19 @@ def test_same_answers_and_a_timed_run_of_each_tool(bench, tmp_path):
     import torch
 
     torch.set_num_threads(1)
-    model = bench.prepare(tmp_path, quick=True)
-    args = argparse.Namespace(shots=1, threads=1, batch_size=3, peer_batches=[2], limit=4, rounds=1)
+    model = bench.prepare(tmp_path, "cpu", quick=True)
+    args = argparse.Namespace(threads=1, batch_size=3, peer_batches=["2"], limit=3, rounds=1, device="cpu",
+                              dtype="float32", data_dir=None, tasks=["jnli", "jsquad"], windows=["truncated"])
     check = bench.same_answers(model, tmp_path, args)
-    assert check["ok"] and check["examples"] == 4 and list(check["peers"]) == ["lm-eval (batch 2)"], check
+    assert check["ok"] and list(check["checks"]) == ["truncated, lm-eval (batch 2)"], check
+    assert check["checks"]["truncated, lm-eval (batch 2)"]["examples"] == 6
     runs = bench.timed_rounds(model, tmp_path, args)
-    assert list(runs) == ["jaforge", "lm-eval (batch 2)"]
-    for (result,) in runs.values():
-        assert result["seconds"] > 0 and result["examples"] == 4 and result["max_rss_mb"] > 0
-    assert bench.prompt_tokens(model, args)["max"] > bench.prompt_tokens(model, args)["min"] > 10
+    assert list(runs["truncated"]) == ["jaforge", "lm-eval (batch 2)"]
+    for (result,) in runs["truncated"].values():
+        assert result["seconds"] > result["load"] > 0 and result["examples"] == {"jnli": 3, "jsquad": 3}
+    summary = bench.summarize(runs, args)["truncated"]
+    assert set(summary["peers"]["lm-eval (batch 2)"]["ratio_per_task"]) == {"jnli", "jsquad"}
+    assert summary["examples_per_s"]["jaforge"]["jnli"] > 0
+    tokens = bench.prompt_tokens(model, args)
+    assert tokens["jsquad"]["max"] > tokens["jnli"]["min"] > 100 and tokens["jnli"]["shots"] == 3
     assert bench.ratio_stats([2.0, 3.0], [1.0, 1.0]) == {"median": 2.5, "min": 2.0, "max": 3.0}

@@ -6,8 +6,10 @@ import pytest
 from tiny_models import tiny_models  # noqa: F401  (fixture)
 
 from jaforge.eval import load_backend
-from jaforge.eval.scoring import batched_continuation_logprobs, encode_choices
-from jaforge.eval.tasks import TASKS, build_prompts, load_docs
+from jaforge.eval.prompts import build_prompts
+from jaforge.eval.scoring import batched_continuation_logprobs, encode_choices, plan_contexts, truncated_logprobs
+from jaforge.eval.tasks import TASKS, load_docs
+from jaforge.eval.templates import get_template
 
 
 def requests_of(backend, context_lengths: tuple[int, ...] = (90, 37, 120, 64, 12, 100, 75, 51, 20, 110)
@@ -18,7 +20,7 @@ def requests_of(backend, context_lengths: tuple[int, ...] = (90, 37, 120, 64, 12
     prompts = []
     for name in ("jnli", "jcommonsenseqa"):
         task = TASKS.get(name)
-        prompts += build_prompts(task, load_docs(task, "valid")[:5], [], "leaderboard", 0)
+        prompts += build_prompts(load_docs(task, "validation")[:5], [], get_template("leaderboard", name), 0)
     requests = []
     for p, n in zip(prompts, context_lengths):
         ctx, conts = encode_choices(backend.tokenizer, p.context, p.continuations)
@@ -68,18 +70,30 @@ def test_batched_scoring_equals_per_example_scoring(tiny_models, jaforge_learned
 
 
 @pytest.mark.parametrize("kind", ["hf", "jaforge"])
-def test_left_truncated_requests_batch_like_per_example(tiny_models, kind):
+def test_left_truncated_requests_equal_the_harness_windows(tiny_models, kind):
+    """Requests longer than the window run once per distinct choice length on a shared truncated
+    context, and give what the harness computes: each choice on its own window
+    (context + choice)[-(max_length + 1):][:-1] in a plain forward pass."""
     hf_dir, jf_dir = tiny_models
     short = load_backend(hf_dir if kind == "hf" else jf_dir, max_length=64)
     requests = requests_of(short)
     truncated = [len(ctx) + max(len(c) for c in cs) > 65 for ctx, cs in requests]
     assert any(truncated) and not all(truncated)
-    alone = batched_continuation_logprobs(short, requests, batch_size=1)
-    assert max_diff(batched_continuation_logprobs(short, requests, batch_size=4), alone) < 1e-5
+    harness = [truncated_logprobs(short, ctx, conts) for ctx, conts in requests]
+    for batch_size in (1, 4):
+        assert max_diff(batched_continuation_logprobs(short, requests, batch_size=batch_size), harness) < 1e-4
+    units, too_long = plan_contexts(requests, short.max_length)
+    choices = sum(len(cs) for _, cs in requests)
+    assert not too_long and len(units) < choices  # choices of equal length share one context pass
+    assert all(len(ctx) + len(requests[i][1][j]) <= 65 for ctx, members in units for i, j in members)
 
 
-def test_batch_size_below_one_fails_naming_the_key(tmp_path):
-    from jaforge.eval import EvalConfig, run
-
-    with pytest.raises(ValueError, match="'batch_size' must be at least 1, got 0"):
-        run(EvalConfig(model=str(tmp_path / "missing"), batch_size=0))
+def test_continuations_longer_than_the_window_take_the_harness_path(tiny_models):
+    short = load_backend(tiny_models[0], max_length=8)
+    ctx = short.tokenizer.encode("前提：男性が歩いています。")
+    long_choice = short.tokenizer.encode("仮説：人が公園の中をゆっくり歩いています。", add_special_tokens=False)
+    assert len(long_choice) > 8
+    units, too_long = plan_contexts([(ctx, [long_choice, long_choice[:3]])], 8)
+    assert too_long == [(0, 0)] and [members for _, members in units] == [[(0, 1)]]
+    expected = truncated_logprobs(short, ctx, [long_choice, long_choice[:3]])
+    assert max_diff(batched_continuation_logprobs(short, [(ctx, [long_choice, long_choice[:3]])]), [expected]) < 1e-4

@@ -7,7 +7,7 @@ import pytest
 from tiny_models import tiny_models  # noqa: F401  (fixture)
 
 from jaforge.eval import load_backend, response_perplexity
-from jaforge.eval.scoring import choice_logliks, encode_choices, truncated_logprobs
+from jaforge.eval.scoring import choice_logliks, continuation_logprobs, encode_choices, truncated_logprobs
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,9 @@ def test_left_truncation_keeps_the_last_max_length_tokens(tiny_models):
     ids, (cont,) = encode_choices(short.tokenizer, context, ["\n中立"])
     assert len(ids) + len(cont) > 17
     window = (ids + cont)[-17:]
-    expected = full.continuation_logprobs(window[:len(window) - len(cont)], [cont])
-    assert short.continuation_logprobs(ids, [cont]) == pytest.approx(expected, abs=1e-4)
-    assert load_backend(hf_dir, max_length=16).continuation_logprobs(ids, [cont]) == pytest.approx(expected, abs=1e-4)
+    expected = continuation_logprobs(full, window[:len(window) - len(cont)], [cont])
+    assert continuation_logprobs(short, ids, [cont]) == pytest.approx(expected, abs=1e-4)
+    assert continuation_logprobs(load_backend(hf_dir, max_length=16), ids, [cont]) == pytest.approx(expected, abs=1e-4)
 
 
 def test_response_perplexity_is_exp_of_mean_per_example_nll(backends):
@@ -57,7 +57,7 @@ def test_response_perplexity_is_exp_of_mean_per_example_nll(backends):
     nlls = []
     for prompt, response in pairs:
         ids, (resp,) = encode_choices(jf.tokenizer, prompt, [response])
-        nlls.append(-jf.continuation_logprobs(ids, [resp])[0] / len(resp))
+        nlls.append(-continuation_logprobs(jf, ids, [resp])[0] / len(resp))
     assert response_perplexity(jf, pairs, batch_size=2) == pytest.approx(math.exp(sum(nlls) / 2), rel=1e-5)
     # not the token-weighted mean: the short response weighs as much as the long one
     assert response_perplexity(jf, pairs[:1]) == pytest.approx(math.exp(nlls[0]), rel=1e-5)

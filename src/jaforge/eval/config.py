@@ -1,33 +1,37 @@
 """The eval stage's config: which model, which tasks, which prompts, how many shots, where to write.
 
-    jaforge eval --model runs/lifecycle-tiny/hf --tasks '[jnli,marc_ja]' --shots 3
-    jaforge eval --config recipes/eval-tiny.yaml --template jp-stable-0.3
+    jaforge eval --model runs/lifecycle-tiny/hf --tasks '[japanese_leaderboard]'
+    jaforge eval --config recipes/eval-tiny.yaml --template jp-stable-0.3 --shots 3
+    jaforge eval --model my-1b --device cuda --dtype bfloat16 --batch_size 32
 
-Imports no torch: `jaforge eval --help` reads the field docs from here.
+Ranges are declared on the fields (a negative `shots` or `limit` fails naming the key). Imports
+no torch: `jaforge eval --help` reads the field docs from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Annotated, Literal, Optional
+
+from annotated_types import Ge, Gt, Le, MinLen
 
 
 @dataclass
 class GenerationConfig:
-    max_new_tokens: int = 64
+    max_new_tokens: Annotated[int, Ge(1)] = 64
     """Most tokens generated per prompt."""
-    temperature: float = 0.0
+    temperature: Annotated[float, Ge(0)] = 0.0
     """0 = greedy; above 0 samples from the softmax at this temperature."""
-    top_p: float = 1.0
+    top_p: Annotated[float, Gt(0), Le(1)] = 1.0
     """Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p (1 = off)."""
-    repetition_penalty: float = 1.0
+    repetition_penalty: Annotated[float, Gt(0)] = 1.0
     """CTRL-style penalty on every token already in the sequence (prompt included); 1 = off."""
     stop: list[str] = field(default_factory=list)
     """Stop strings: generation ends at the first one, which is cut from the output."""
     stop_at_eos: bool = True
     """End a sequence at the tokenizer's end-of-sequence token."""
     seed: int = 0
-    """Seed of the sampler (ignored when greedy)."""
+    """Seed of the sampler (ignored when greedy; sampled texts also depend on batch_size)."""
 
 
 @dataclass
@@ -38,34 +42,39 @@ class EvalConfig:
     tokenizer: Optional[str] = None
     """Tokenizer directory or tokenizer.json; default: found next to the model (or via its
     pretrain config's token shards)."""
-    tasks: list[str] = field(default_factory=lambda: ["jnli", "marc_ja"])
-    """Registered task names: jnli, marc_ja, jcommonsenseqa, jsquad."""
-    shots: int = 3
-    """Few-shot examples drawn from the train split for every evaluated example."""
+    tasks: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["jnli", "marc_ja"])
+    """Task or group names: jnli, marc_ja, jcommonsenseqa, jsquad, jaqket_v2, mgsm, xlsum,
+    xwinograd, jsts, safety_ja; the group japanese_leaderboard runs lm-eval's eight."""
+    shots: Optional[Annotated[int, Ge(0)]] = None
+    """Few-shot examples per evaluated example; default: each task's japanese_leaderboard
+    setting (jnli/marc_ja/jcommonsenseqa 3, jsquad 2, jaqket_v2 1, mgsm 5, xlsum 1). Tasks
+    without a few-shot split (xwinograd, safety_ja) stay 0-shot."""
     template: str = "leaderboard"
     """Prompt template: leaderboard (EleutherAI japanese_leaderboard), jp-stable-0.2,
-    jp-stable-0.3 or alpaca-ja."""
+    jp-stable-0.3 or alpaca-ja (the last three for jnli, marc_ja, jcommonsenseqa, jsquad)."""
     data_dir: Optional[str] = None
-    """Directory with the official JGLUE files (<task>-v*/<split>-v*.json); default: jaforge's
-    embedded samples."""
-    split: str = "valid"
-    """Split evaluated; shots come from 'train'."""
-    limit: Optional[int] = None
+    """Directory with the published task files (JGLUE's <task>-v*/<split>-v*.json, jaqket_v2/,
+    mgsm/, xlsum/, xwinograd/; see the README's task table); default: jaforge's embedded samples."""
+    split: Optional[Literal["train", "validation", "test"]] = None
+    """Split evaluated; default: the one japanese_leaderboard evaluates (validation for JGLUE
+    and JAQKET, test for MGSM, XL-Sum and XWinograd)."""
+    limit: Optional[Annotated[int, Ge(1)]] = None
     """Evaluate only the first `limit` examples of each task."""
     seed: int = 1234
     """Few-shot sampling seed (lm-eval's default fewshot_random_seed)."""
     stratified: bool = False
     """Draw the shots of classification tasks evenly across labels (as jp-stable does)."""
-    max_length: Optional[int] = None
+    max_length: Optional[Annotated[int, Ge(2)]] = None
     """Context window; default: the model's (longer inputs are truncated from the left)."""
-    batch_size: int = 16
-    """Examples whose contexts run in one forward pass (left-padded, longest first); their
-    choices then run together in a second one."""
+    batch_size: Annotated[int, Ge(1)] = 16
+    """Contexts per forward pass (length-sorted, left-padded); choices of a batch run together
+    in a second pass; generation decodes this many prompts at once."""
     device: str = "cpu"
-    """torch device."""
-    dtype: str = "float32"
-    """Weights' dtype for the forward passes: float32, bfloat16 or float16."""
-    generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=32))
-    """Decoding of generation tasks (JSQuAD); the template's stop strings are added."""
+    """torch device: cpu, cuda, cuda:N or mps."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights' dtype: auto = float32 on CPU, bfloat16 on CUDA (float16 where bf16 is missing)."""
+    generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=256))
+    """Decoding of generation tasks (greedy, lm-eval's 256 new tokens by default, capped at half
+    the model's window); the template's stop strings are added."""
     output_dir: str = "runs/eval"
-    """Where results.json, samples.jsonl, results.md and config.yaml are written."""
+    """Where results.json, samples.jsonl, results.md, result.json and config.yaml are written."""

@@ -4,7 +4,7 @@
     pairs = load_jnli("JGLUE/datasets/jnli-v1.1/valid-v1.1.json")   # the real file
     pairs = load_jnli(sample_path("jnli", "valid"))                  # jaforge's own sample
 
-JNLI, MARC-ja and JCommonsenseQA are JSON lines (one JSON array of objects is read too);
+JNLI, MARC-ja, JCommonsenseQA and JSTS are JSON lines (one JSON array of objects is read too);
 JSQuAD is one SQuAD-v1.1 JSON document, flattened here to one example per question. Every
 record is checked: a missing field, a value of the wrong type, a label outside the task's label
 set or an answer span that does not point at its answer raises `DataError` naming the file, the
@@ -22,6 +22,7 @@ from jaforge.registry import did_you_mean
 JNLI_LABELS = ("entailment", "contradiction", "neutral")
 MARC_JA_LABELS = ("positive", "negative")
 JCOMMONSENSEQA_CHOICES = 5
+JSTS_RANGE = (0.0, 5.0)
 
 
 @dataclass
@@ -45,6 +46,14 @@ class JCommonsenseQAExample:
     question: str
     choices: list[str]  # five choices, choice0 … choice4
     label: int          # index of the right choice
+
+
+@dataclass
+class JSTSExample:
+    pair_id: str
+    sentence1: str
+    sentence2: str
+    label: float  # similarity, 0 (unrelated) … 5 (same meaning)
 
 
 @dataclass
@@ -85,6 +94,18 @@ def load_jcommonsenseqa(path: str | Path) -> list[JCommonsenseQAExample]:
     return examples
 
 
+def load_jsts(path: str | Path) -> list[JSTSExample]:
+    """Sentence pairs with a similarity score (sentence_pair_id, sentence1, sentence2, label 0–5)."""
+    examples = []
+    for where, r in read_records(path):
+        label = float(field(r, "label", (int, float), where))
+        if not JSTS_RANGE[0] <= label <= JSTS_RANGE[1]:
+            raise DataError(f"{where}: field 'label': {label} is outside {JSTS_RANGE[0]}–{JSTS_RANGE[1]}")
+        examples.append(JSTSExample(_text_id(r, "sentence_pair_id", where), field(r, "sentence1", str, where),
+                                    field(r, "sentence2", str, where), label))
+    return examples
+
+
 def load_jsquad(path: str | Path, check_spans: bool = True) -> list[JSQuADExample]:
     """Extractive QA, one example per question; `check_spans` verifies every answer_start."""
     path = Path(path)
@@ -122,7 +143,7 @@ def _jsquad_example(qa: dict, qid: str, title: str, context: str, where: str,
 
 
 LOADERS = {"jnli": load_jnli, "marc_ja": load_marc_ja, "jcommonsenseqa": load_jcommonsenseqa,
-           "jsquad": load_jsquad}
+           "jsquad": load_jsquad, "jsts": load_jsts}
 
 
 def sample_path(task: str, split: str) -> Path:

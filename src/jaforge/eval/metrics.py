@@ -1,8 +1,12 @@
 """Metrics of the eval tasks, in numpy: accuracy, length-normalised accuracy, balanced accuracy,
-macro-F1 and Matthews correlation for choice tasks; JSQuAD exact match and token F1.
+macro-F1 and Matthews correlation for choice tasks; JSTS correlations; exact match as lm-eval's
+japanese_leaderboard computes it; MGSM's answer extraction; JSQuAD's jasquad-normalised match and
+token F1.
 
-    from jaforge.eval.metrics import choice_metrics, jsquad_scores
+    from jaforge.eval.metrics import choice_metrics, jsquad_scores, exact_match, mgsm_correct
     choice_metrics(logliks, choice_texts, golds)   # {'acc': …, 'acc_norm': …, …}
+    exact_match(" 東京 ", "東京")                    # 1.0 (surrounding whitespace ignored)
+    mgsm_correct("…なので答えは11です。", 11)          # True (the last number in the text)
     jsquad_scores(prediction, ["答え", …])          # {'exact_match': 0/1, 'f1': …}
 
 acc_norm divides each choice's log-likelihood by its length in characters, as the harness does.
@@ -21,7 +25,7 @@ import string
 import unicodedata
 from collections import Counter
 from functools import lru_cache
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -83,6 +87,68 @@ def choice_metrics(logliks: Sequence[Sequence[float]], choices: Sequence[Sequenc
             "acc_norm": float(np.mean(np.asarray(norm) == golds)),
             "balanced_acc": balanced_accuracy(matrix), "macro_f1": macro_f1(matrix),
             "mcc": matthews_corrcoef(matrix)}
+
+
+def correlations(predicted: Sequence[float], gold: Sequence[float]) -> dict[str, float]:
+    """Pearson and Spearman (average ranks for ties) correlation; 0 where a side is constant."""
+    x, y = np.asarray(predicted, dtype=float), np.asarray(gold, dtype=float)
+    return {"pearson": _pearson(x, y), "spearman": _pearson(_ranks(x), _ranks(y))}
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - x.mean(), y - y.mean()
+    norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / norm) if norm > 0 else 0.0
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):  # ties share their average rank
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def expected_score(logliks: Sequence[float], values: Sequence[float]) -> float:
+    """Σ value·P(value), P the softmax of the choices' log-likelihoods (JSTS's prediction)."""
+    scores = np.asarray(logliks, dtype=float)
+    probs = np.exp(scores - scores.max())
+    return float((probs / probs.sum()) @ np.asarray(values, dtype=float))
+
+
+# --- generation metrics as lm-eval's japanese_leaderboard defines them ---------------------------
+
+_LEADING, _TRAILING = re.compile(r"^\s+"), re.compile(r"\s+$")
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    """lm-eval's exact_match with regexes_to_ignore ['^\\s+', '\\s+$']: equal once surrounding
+    whitespace is removed (JSQuAD and JAQKET compare with the first gold answer only)."""
+    strip = lambda text: _TRAILING.sub("", _LEADING.sub("", text))  # noqa: E731
+    return float(strip(prediction) == strip(reference))
+
+
+_NUMBER = re.compile(r"(\-?[0-9\.\,]+)")
+
+
+def mgsm_answer(completion: str) -> Optional[int]:
+    """The last number of the completion as an integer (commas dropped), None when there is none
+    or it is not an integer — lm-eval's ja_leaderboard_mgsm extraction."""
+    matches = _NUMBER.findall(completion)
+    if not matches:
+        return None
+    try:
+        number = float(matches[-1].strip(".").replace(",", ""))
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def mgsm_correct(completion: str, answer_number: int) -> bool:
+    answer = mgsm_answer(completion)
+    return answer is not None and answer == answer_number
 
 
 # --- JSQuAD -----------------------------------------------------------------------------------

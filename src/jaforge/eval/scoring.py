@@ -4,6 +4,7 @@
     ctx, cont = encode_pair(backend.tokenizer, context, "\n含意")
     choice_logliks(backend, context, ["\n含意", "\n矛盾", "\n中立"])    # [ll, ll, ll]
     batched_continuation_logprobs(backend, [(ctx_ids, [cont_ids, …]), …], batch_size=16)
+    continuation_logprobs(backend, ctx_ids, [cont_ids, …])         # one request
     response_perplexity(backend, [(prompt, response), …])             # exp(mean per-example NLL)
 
 Conventions copied from the harness (lm_eval/api/model.py `_encode_pair`, models/huggingface.py):
@@ -12,7 +13,9 @@ are encoded together and split at len(encode(context)); the scored input is
 (context + continuation)[-(max_length + 1):][:-1], i.e. truncated from the left. An empty
 context is the BOS (else EOS) token. Unlike the harness, each example's context runs once, in a
 batch of left-padded contexts (pads masked out, positions restarting at each first real token),
-and the choices of the whole batch then run together against the cached keys/values.
+and the choices of the whole batch then run together against the cached keys/values; an example
+longer than the window runs once per distinct choice length (see `plan_contexts`), not once per
+choice.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from __future__ import annotations
 import math
 from typing import Iterator, Optional, Sequence
 
-from jaforge.eval.backends import Backend, TextTokenizer
+from jaforge.eval.backends import Backend
+from jaforge.eval.text_tokenizer import TextTokenizer
 
 
 def encode_pair(tokenizer: TextTokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -58,35 +62,55 @@ def batched_continuation_logprobs(backend: Backend,
                                   requests: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]],
                                   batch_size: int = 16) -> list[list[float]]:
     """Summed log-probabilities of every (context ids, [continuation ids, …]) request's
-    continuations. Requests that fit the window run `batch_size` contexts at a time (longest
-    first, as the harness orders them, so that a batch holds similar lengths), left-padded, then
-    all their continuations in one pass against the cached contexts; the others take the
-    harness's left-truncation path, `batch_size` (context, continuation) pairs at a time."""
+    continuations. Every request becomes contexts that fit the window (`plan_contexts`); these run
+    `batch_size` at a time, longest first (as the harness orders them, so that a batch holds
+    similar lengths), left-padded, and then all their continuations in one pass against the
+    cached contexts."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    fitting, truncated = [], []
-    for i, (context_ids, continuations_ids) in enumerate(requests):
+    for _, continuations_ids in requests:
         if any(len(c) == 0 for c in continuations_ids):
             raise ValueError("an empty continuation cannot be scored (the harness asserts the same)")
-        too_long = any(len(context_ids) + len(c) > backend.max_length + 1 for c in continuations_ids)
-        (truncated if too_long else fitting).append(i)
     scores = [[0.0] * len(continuations_ids) for _, continuations_ids in requests]
-    fitting.sort(key=lambda i: -len(requests[i][0]))
-    for chunk in _context_batches(fitting, [len(c) for c, _ in requests], batch_size,
+    units, too_long = plan_contexts(requests, backend.max_length)
+    order = sorted(range(len(units)), key=lambda u: -len(units[u][0]))
+    for chunk in _context_batches(order, [len(context) for context, _ in units], batch_size,
                                   backend.max_batch_tokens):
-        for i, row in zip(chunk, cached_context_logprobs(backend, [requests[i] for i in chunk])):
-            scores[i] = row
-    _score_truncated(backend, requests, truncated, batch_size, scores)
+        batch = [(units[u][0], [requests[i][1][j] for i, j in units[u][1]]) for u in chunk]
+        for u, row in zip(chunk, cached_context_logprobs(backend, batch)):
+            for (i, j), score in zip(units[u][1], row):
+                scores[i][j] = score
+    _score_truncated(backend, requests, too_long, batch_size, scores)
     return scores
 
 
-def _score_truncated(backend: Backend, requests, truncated: list[int], batch_size: int,
+def plan_contexts(requests, max_length: int) -> tuple[list[tuple[list[int], list[tuple[int, int]]]],
+                                                      list[tuple[int, int]]]:
+    """The contexts to run and the (request, continuation) pairs each one scores. A request that
+    fits the window is one context for all its choices. One that does not is scored as the
+    harness scores it — each choice on the window (context + choice)[-(max_length + 1):][:-1] —
+    but that window is, exactly, the context's last max_length + 1 − len(choice) tokens followed
+    by the choice: so the choices of equal length share one truncated context. Only a choice
+    longer than the window itself takes the harness's per-pair path (the second list)."""
+    units: list[tuple[list[int], list[tuple[int, int]]]] = []
+    too_long: list[tuple[int, int]] = []
+    for i, (context_ids, continuations_ids) in enumerate(requests):
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for j, cont in enumerate(continuations_ids):
+            if len(context_ids) + len(cont) <= max_length + 1:
+                groups.setdefault(len(context_ids), []).append((i, j))
+            elif len(cont) <= max_length:
+                groups.setdefault(max_length + 1 - len(cont), []).append((i, j))
+            else:
+                too_long.append((i, j))
+        units += [(list(context_ids[len(context_ids) - keep:]), members) for keep, members in groups.items()]
+    return units, too_long
+
+
+def _score_truncated(backend: Backend, requests, pairs: list[tuple[int, int]], batch_size: int,
                      scores: list[list[float]]) -> None:
-    """Fill in `scores` of the `truncated` requests, `batch_size` (context, continuation)
-    pairs per pass on their left-truncated windows, longest window first."""
-    pairs = [(i, j) for i in truncated for j in range(len(requests[i][1]))]
-    pairs.sort(key=lambda p: -min(len(requests[p[0]][0]) + len(requests[p[0]][1][p[1]]),
-                                  backend.max_length + 1))
+    """Fill in `scores` of continuations longer than the window, `batch_size` (context,
+    continuation) pairs per pass on their left-truncated windows."""
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         windows = [(list(requests[i][0]), list(requests[i][1][j])) for i, j in chunk]
@@ -115,8 +139,7 @@ def cached_context_logprobs(backend: Backend,
     import torch
 
     with torch.inference_mode():
-        ids, real = _left_padded([c for c, _ in requests], backend.device)
-        last, contexts = backend.forward_contexts(ids, real)
+        last, contexts = backend.forward_contexts([c for c, _ in requests])
         first = _log_softmax(last)
         rows = [(b, j) for b, (_, conts) in enumerate(requests) for j in range(len(conts))]
         firsts = first[[b for b, _ in rows], [requests[b][1][j][0] for b, j in rows]].tolist()
@@ -132,19 +155,6 @@ def cached_context_logprobs(backend: Backend,
         for (b, j), r in zip(longer, _gather_logprobs(logits, targets, mask).tolist()):
             scores[b][j] += r
     return scores
-
-
-def _left_padded(sequences: Sequence[Sequence[int]], device):
-    """Ids [B, W] with each sequence right-aligned, and the mask of its real tokens."""
-    import torch
-
-    width = max(len(s) for s in sequences)
-    ids = torch.zeros((len(sequences), width), dtype=torch.long)
-    real = torch.zeros((len(sequences), width), dtype=torch.bool)
-    for i, s in enumerate(sequences):
-        ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-        real[i, width - len(s):] = True
-    return ids.to(device), real.to(device)
 
 
 def _padded_shifted(continuations_ids, longest: int, device):
@@ -179,15 +189,15 @@ def _gather_logprobs(logits, targets, mask):
 
 def truncated_logprobs(backend: Backend, context_ids: Sequence[int],
                        continuations_ids: Sequence[Sequence[int]]) -> list[float]:
-    """The harness's path for inputs longer than the window: each choice on its own
-    left-truncated window, batched with right padding."""
+    """The harness's own computation: each choice on its own left-truncated window, in one
+    right-padded plain forward pass (no cache): the reference the cached paths are tested on."""
     return truncated_logprobs_batch(backend, [(list(context_ids), list(c)) for c in continuations_ids])
 
 
 def choice_logliks(backend: Backend, context: str, continuations: Sequence[str]) -> list[float]:
     """log P(continuation | context) of each continuation string (harness tokenisation)."""
     context_ids, conts = encode_choices(backend.tokenizer, context, continuations)
-    return backend.continuation_logprobs(context_ids, conts)
+    return continuation_logprobs(backend, context_ids, conts)
 
 
 def response_nlls(backend: Backend, examples: Sequence[tuple[str, str]], batch_size: int = 16,
@@ -202,12 +212,8 @@ def response_nlls(backend: Backend, examples: Sequence[tuple[str, str]], batch_s
         if not response_ids:
             raise ValueError(f"response {response!r} encodes to no tokens")
         rows.append((prompt_ids, response_ids))
-    nlls = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        nlls += [-float(s) / len(r) for s, (_, r) in
-                 zip(truncated_logprobs_batch(backend, batch), batch)]
-    return nlls
+    sums = batched_continuation_logprobs(backend, [(p, [r]) for p, r in rows], batch_size)
+    return [-row[0] / len(r) for row, (_, r) in zip(sums, rows)]
 
 
 def truncated_logprobs_batch(backend: Backend, pairs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
@@ -226,7 +232,7 @@ def truncated_logprobs_batch(backend: Backend, pairs: Sequence[tuple[list[int], 
         targets[i, len(w) - len(scored):len(w)] = torch.tensor(scored)
         mask[i, len(w) - len(scored):len(w)] = True
     with torch.inference_mode():
-        logits, _ = backend.forward(inputs.to(backend.device))
+        logits = backend.forward(inputs.to(backend.device))
         sums = _gather_logprobs(logits, targets.to(backend.device), mask.to(backend.device))
     return [float(s) for s in sums]
 

@@ -10,7 +10,7 @@ text + target_delimiter + target + fewshot_delimiter, then the example's text; e
 scored as the continuation target_delimiter + choice.
 
 - `leaderboard` (default): EleutherAI lm-eval `japanese_leaderboard` (full-width `：`, Alpaca-style
-  description header, target delimiter "\n").
+  description header, target delimiter "\n") for its eight tasks, and JSTS in the same style.
 - `jp-stable-0.2`, `jp-stable-0.3`: the prompt versions of Stability-AI's jp-stable harness
   (Fintan-style prompts; Japanese-Alpaca "### 指示:" prompts); targets follow the prompt directly.
   JCommonsenseQA 0.2 is the harness's recommended 0.2.1 variant (0.2 scores choice texts while
@@ -31,6 +31,7 @@ from jaforge.registry import Registry, did_you_mean
 ALPACA_PREAMBLE = "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。"
 JNLI_CHOICES = ["含意", "矛盾", "中立"]
 MARC_JA_CHOICES = ["ポジティブ", "ネガティブ"]
+JSTS_CHOICES = ["0", "1", "2", "3", "4", "5"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,26 @@ TEMPLATES.register("leaderboard")({
         lambda d: ("### 指示：\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力：\n"
                    f"文脈：{jsquad_paragraph(d)}\n質問：{d['question']}\n\n### 応答："),
         None, stop=("\n\n",), **_LB),
+    "jaqket_v2": PromptTemplate(
+        lambda d: ("### 指示：\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力：\n"
+                   f"文脈：{chr(10).join(c['text'] for c in d['contexts'])}\n質問：{d['question']}\n\n### 応答："),
+        None, stop=("\n\n",), **_LB),
+    "mgsm": PromptTemplate(
+        lambda d: ("### 指示：\n与えられた問題に対して、ステップごとに答えを導き出してください。\n\n### 入力：\n"
+                   f"{d['question'].replace('問題：', '')}\n\n### 応答："),
+        None, stop=("\n\n",), **_LB),
+    "xlsum": PromptTemplate(
+        lambda d: f"### 指示：\n与えられたニュース記事を要約してください。\n\n### 入力：\nニュース記事：{d['text']}\n\n### 応答：",
+        None, stop=("\n\n",), **_LB),
+    # lm-eval scores each whole sentence after an empty context (no description, no delimiter)
+    "xwinograd": PromptTemplate(lambda d: "", lambda d: [d["sentence1"].strip(), d["sentence2"].strip()],
+                                target_delimiter=""),
+    # not in lm-eval's group: jaforge's prompt in the same style, the score read as a choice 0–5
+    "jsts": PromptTemplate(
+        lambda d: ("### 指示：\n2つの文の意味がどれくらい近いかを、0（まったく異なる）から5（同じ意味）の整数で"
+                   "回答してください。\n\n出力は以下から選択してください：\n0\n1\n2\n3\n4\n5\n\n### 入力：\n"
+                   f"文1：{d['sentence1']}\n文2：{d['sentence2']}\n\n### 応答："),
+        _fixed(JSTS_CHOICES), **_LB),
 })
 
 # --- jp-stable prompt version 0.2 (Fintan prompts) ----------------------------------------------
