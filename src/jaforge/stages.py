@@ -46,6 +46,12 @@ STAGES.register("sft")(Stage("jaforge.sft", "SFTConfig",
                              "instruction tuning (LoRA or full; SFT or DPO) with data mixtures; before/after tables"))
 STAGES.register("sft-merge")(Stage("jaforge.sft.merge", "MergeConfig",
                                    "fold an sft run's LoRA adapter into its base model (jaforge + HF)"))
+STAGES.register("merge")(Stage("jaforge.merge", "MergeConfig",
+                               "merge models (mergekit YAML: linear, TIES, DARE, SLERP, model stock …), lazily"))
+STAGES.register("merge-chat-vector")(Stage("jaforge.merge.chat_vector", "ChatVectorConfig",
+                                           "θ_cp + α·(θ_chat − θ_base), embedding rows matched by token string"))
+STAGES.register("cycleqd")(Stage("jaforge.merge.cycleqd", "CycleQDConfig",
+                                 "CycleQD: quality-diversity search over merges of task experts"))
 STAGES.register("lifecycle")(Stage("jaforge.lifecycle", "LifecycleConfig",
                                    "the whole pipeline on one config, stage after stage (the main job)"))
 STAGES.register("export")(Stage("jaforge.model.export", "ExportConfig",
