@@ -41,8 +41,8 @@ def train_tokenizer(directory: Path, vocab_size: int = VOCAB, texts: list[str] |
 
 
 def expand_tokenizer(source: Path, directory: Path, words: list[str]) -> list[str]:
-    """Copy `source` adding one BPE merge per word that encodes to two pieces now (new ids at the
-    end, old ids unchanged); returns the new token strings."""
+    """Copy `source` with BPE merges that make each word one token (new tokens after the old ids,
+    old ids unchanged, as vocabulary expansion does); returns the new token strings."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(source / "tokenizer.json"))
@@ -51,12 +51,13 @@ def expand_tokenizer(source: Path, directory: Path, words: list[str]) -> list[st
     added = []
     for word in words:
         pieces = tok.encode(word).tokens
-        if len(pieces) != 2 or "".join(pieces) in vocab:
-            continue
-        new = "".join(pieces)
-        vocab[new] = len(vocab)
-        merges.append(pieces if isinstance(merges[0], list) else " ".join(pieces))
-        added.append(new)
+        while len(pieces) > 1:
+            new = pieces[0] + pieces[1]
+            if new not in vocab:
+                vocab[new] = len(vocab)
+                merges.append([pieces[0], pieces[1]] if isinstance(merges[0], list) else f"{pieces[0]} {pieces[1]}")
+                added.append(new)
+            pieces = [new] + pieces[2:]
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     (directory / "tokenizer_config.json").write_text((source / "tokenizer_config.json").read_text("utf-8"),

@@ -76,6 +76,9 @@ class Inputs:
 
 
 METHODS: Registry[MergeMethod] = Registry("merge method")
+NOT_IMPLEMENTED = ("breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "sce", "nuslerp", "multislerp",
+                   "karcher", "arcee_fusion", "nearswap", "ram", "ramplus_tl")
+"""mergekit methods jaforge does not implement (a recipe naming one is refused with this said)."""
 
 
 def merge_method(name: str, *params: Param, needs_base: bool = False, min_inputs: int = 1,

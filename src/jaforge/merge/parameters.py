@@ -83,11 +83,28 @@ def resolve(param: Param, scopes: Sequence[Scope], tensor_name: str, t: float, o
     return param.default
 
 
-def check_names(method: MergeMethod, scopes: Sequence[Scope]) -> None:
-    """Refuse parameters the method does not know (a typo would otherwise be ignored)."""
-    known = [p.name for p in method.params]
+def check_settings(method: MergeMethod, scopes: Sequence[Scope]) -> None:
+    """Refuse parameters the method does not know (a typo would otherwise be ignored) and values of
+    the wrong form, in every scope, before any tensor is read."""
+    params = {p.name: p for p in method.params}
     for where, settings in scopes:
-        for name in settings or {}:
-            if name not in known:
+        if settings is not None and not isinstance(settings, dict):
+            raise ConfigError(f"'{where}': expected a mapping of parameters, got {settings!r}")
+        for name, setting in (settings or {}).items():
+            if name not in params:
                 raise ConfigError(f"'{where}.{name}': {method.name} has no parameter '{name}'"
-                                  f"{did_you_mean(name, known)} known: {', '.join(known) or 'none'}")
+                                  f"{did_you_mean(name, list(params))} known: {', '.join(params) or 'none'}")
+            _check_form(setting, params[name].kind, f"{where}.{name}")
+
+
+def _check_form(setting: Any, kind: type, where: str) -> None:
+    if isinstance(setting, dict):
+        setting = [setting]
+    if isinstance(setting, list) and setting and not all(isinstance(v, (bool, int, float, str)) for v in setting):
+        for i, condition in enumerate(setting):
+            if not _is_condition(condition):
+                raise ConfigError(f"'{where}[{i}]': expected {{filter, value}}, got {condition!r}")
+            _check_form(condition["value"], kind, f"{where}[{i}].value")
+        return
+    for t in (0.0, 1.0):
+        value_at(setting, "", t, kind, where)

@@ -18,9 +18,9 @@ from typing import Optional
 
 from jaforge.errors import ConfigError, InputError
 from jaforge.merge.config import MergeConfig, ModelInput, OutputSlice, SliceInput
-from jaforge.merge.methods import METHODS, MergeMethod
+from jaforge.merge.methods import METHODS, NOT_IMPLEMENTED, MergeMethod
 from jaforge.merge.models import InputModel, is_vocabulary_tensor, layer_index
-from jaforge.merge.parameters import Scope, check_names
+from jaforge.merge.parameters import Scope, check_settings
 
 LAYER_NUMBER = re.compile(r"((?:^|\.)(?:layers|h|blocks|block)\.)(\d+)(\.)")
 
@@ -93,20 +93,23 @@ def check_slice(where: str, out: OutputSlice, base: Optional[str], method: Merge
 
 
 def plan_merge(cfg: MergeConfig, models: dict[str, InputModel]) -> MergePlan:
+    if cfg.merge_method in NOT_IMPLEMENTED:
+        raise ConfigError(f"'merge_method': {cfg.merge_method} is a mergekit method that jaforge does not "
+                          f"implement; known: {', '.join(METHODS.names())}")
     method = METHODS.get(cfg.merge_method)
     if bool(cfg.models) == bool(cfg.slices):
         raise ConfigError("give exactly one of 'models' and 'slices'")
     slices = as_slices(cfg, models)
     plan = MergePlan(method)
     scopes_global: Scope = ("parameters", cfg.parameters)
-    check_names(method, [scopes_global] + [(f"models[{i}].parameters", m.parameters) for i, m in enumerate(cfg.models)])
+    check_settings(method, [scopes_global] + [(f"models[{i}].parameters", m.parameters) for i, m in enumerate(cfg.models)])
     plan.reference = cfg.base_model or slices[0].sources[0].model
     layer_jobs: list[Job] = []
     for index, out in enumerate(slices):
         base = out.base_model or cfg.base_model
         length = check_slice(f"slices[{index}]" if cfg.slices else "models", out, base, method, models)
         slice_scope: Scope = (f"slices[{index}].parameters", out.parameters)
-        check_names(method, [slice_scope] + [(f"slices[{index}].sources[{j}].parameters", s.parameters)
+        check_settings(method, [slice_scope] + [(f"slices[{index}].sources[{j}].parameters", s.parameters)
                                              for j, s in enumerate(out.sources)])
         for offset in range(length):
             t = offset / (length - 1) if length > 1 else 1.0
