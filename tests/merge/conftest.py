@@ -118,3 +118,13 @@ def load_logits(directory: Path, ids) -> "torch.Tensor":
     model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32).eval()
     with torch.no_grad():
         return model(ids).logits
+
+
+@pytest.fixture(scope="session")
+def lineage(tmp_path_factory) -> dict[str, Path]:
+    """A briefly pretrained base built by jaforge's stages (see lineage.py)."""
+    pytest.importorskip("peft", reason="peft (the 'sft' extra) is not installed")
+    pytest.importorskip("sentencepiece", reason="sentencepiece (the 'tokenizer' extra) is not installed")
+    from .lineage import build_base
+
+    return build_base(tmp_path_factory.mktemp("lineage"))

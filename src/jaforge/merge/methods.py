@@ -62,7 +62,8 @@ MaskFn = Callable[[Tensor, float, int], Tensor]
 @dataclass
 class Inputs:
     tensors: list[Tensor]
-    """One tensor per input model, in input order (the base among them when there is one)."""
+    """One tensor per input model, in input order (the base among them when there is one); fresh
+    copies that a method may change in place."""
     base_index: Optional[int] = None
     mask: MaskFn = field(default=lambda delta, density, i: torch.ones_like(delta))
 
@@ -121,75 +122,93 @@ def slerp(inputs: Inputs, t: float, dot_threshold: float = 0.9995, eps: float = 
     norm_a, norm_b = torch.linalg.vector_norm(a), torch.linalg.vector_norm(b)
     norm_a = norm_a if norm_a > eps else torch.ones_like(norm_a)
     norm_b = norm_b if norm_b > eps else torch.ones_like(norm_b)
-    dot = ((a / norm_a) * (b / norm_b)).sum().clamp(-1, 1)
+    dot = (torch.dot(a, b) / norm_a / norm_b).clamp(-1, 1)
     if dot.abs() > dot_threshold:
-        return (1 - t) * v0 + t * v1
-    theta = torch.acos(dot)
-    return (torch.sin((1 - t) * theta) / torch.sin(theta)) * v0 + (torch.sin(t * theta) / torch.sin(theta)) * v1
+        c0, c1 = 1 - t, t
+    else:
+        theta = torch.acos(dot)
+        c0, c1 = float(torch.sin((1 - t) * theta) / torch.sin(theta)), float(torch.sin(t * theta) / torch.sin(theta))
+    return v0.mul_(c0).add_(v1, alpha=c1)
 
 
 # --- task vectors: task arithmetic, TIES, DARE ------------------------------------------------
 
-def _l1_rescaled(delta: Tensor, kept: Tensor, eps: float = 1e-7) -> Tensor:
-    before, after = delta.abs().sum(), kept.abs().sum()
+def _l1_rescaled(kept: Tensor, before: Tensor, eps: float = 1e-7) -> Tensor:
+    """`kept` scaled back to the L1 norm `before` it had (unless either is ~0)."""
+    after = kept.abs().sum()
     if before < eps or after < eps:
         return kept
-    return kept * (before / after)
+    return kept.mul_(before / after)
 
 
 def magnitude_pruned(delta: Tensor, density: float, rescale: bool) -> Tensor:
-    """Keep the `density` share of entries with the largest magnitude (at least one)."""
+    """Keep the `density` share of entries with the largest magnitude (at least one); in place."""
     if density >= 1:
         return delta
     if density <= 0 or delta.numel() == 0:
-        return torch.zeros_like(delta)
+        return delta.zero_()
     k = max(1, int(density * delta.numel()))
-    keep = torch.zeros(delta.numel(), dtype=delta.dtype)
-    keep[torch.topk(delta.abs().reshape(-1), k, sorted=False).indices] = 1
-    kept = delta * keep.reshape(delta.shape)
-    return _l1_rescaled(delta, kept) if rescale else kept
+    magnitudes = delta.abs().reshape(-1).float()
+    before = magnitudes.sum() if rescale else None
+    threshold = torch.kthvalue(magnitudes, magnitudes.numel() - k + 1).values
+    keep = magnitudes >= threshold
+    if int(keep.sum()) != k:
+        # Entries tied at the threshold straddle it: keep those that come first in torch.argsort's
+        # descending order, the order mergekit takes them in (a selection by index would be as valid
+        # but would not reproduce mergekit's merges).
+        keep.zero_()
+        keep[torch.argsort(magnitudes, descending=True)[:k]] = True
+    del magnitudes
+    kept = delta.mul_(keep.reshape(delta.shape))
+    return _l1_rescaled(kept, before) if rescale else kept
 
 
 def randomly_dropped(delta: Tensor, density: float, rescale: bool, mask: Tensor) -> Tensor:
+    """DARE: keep each entry with probability `density` (the given 0/1 mask); in place."""
     if density >= 1:
         return delta
-    kept = delta * mask
-    return _l1_rescaled(delta, kept) if rescale else kept
+    before = delta.abs().sum() if rescale else None
+    kept = delta.mul_(mask)
+    return _l1_rescaled(kept, before) if rescale else kept
 
 
 def combine_task_vectors(inputs: Inputs, weight: list[float], density: list[float], *,
                          sparsify: Optional[str], elect_sign: bool, normalize: bool,
                          lambda_: float, rescale: bool) -> Tensor:
-    """base + λ · Σ wᵢ·sparsify(θᵢ − base) [÷ Σ wᵢ over the models agreeing with the elected sign]."""
+    """base + λ · Σ wᵢ·sparsify(θᵢ − base) [÷ Σ wᵢ over the models agreeing with the elected sign].
+
+    Works model by model on the input tensors themselves (the engine hands over fresh copies), so
+    a merge of n models needs about n + 3 tensors of memory, not several stacks of n."""
     base = inputs.base
     deltas = []
-    for i, (tensor, d) in enumerate(zip(inputs.others, density)):
-        delta = tensor - base
+    for i, (tensor, w, d) in enumerate(zip(inputs.others, weight, density)):
+        delta = tensor.sub_(base)
         if sparsify == "magnitude":
             delta = magnitude_pruned(delta, d, rescale)
         elif sparsify == "random":
             delta = randomly_dropped(delta, d, rescale, inputs.mask(delta, d, i) if d < 1 else None)
-        deltas.append(delta)
+        deltas.append(delta.mul_(torch.tensor(w, dtype=delta.dtype)))
     if not deltas:
         return base.clone()
-    stacked = torch.stack(deltas)
-    weights = torch.tensor(weight, dtype=stacked.dtype).reshape(-1, *[1] * base.dim())
-    stacked = stacked * weights
+    merged = torch.zeros_like(base)
     if elect_sign:
-        elected = torch.where(stacked.sum(dim=0) >= 0, 1.0, -1.0).to(stacked.dtype)
-        agree = (stacked.sign() == elected).to(stacked.dtype)
-        merged = (stacked * agree).sum(dim=0)
-        divisor = (weights * agree).sum(dim=0)
+        positive = sum(deltas[1:], deltas[0].clone()) >= 0
+        divisor = torch.zeros_like(base)
+        for delta, w in zip(deltas, weight):
+            agree = torch.where(positive, delta > 0, delta < 0)
+            merged.add_(delta.mul_(agree))
+            divisor.add_(agree.to(base.dtype).mul_(torch.tensor(w, dtype=base.dtype)))
         divisor[divisor == 0] = 1
     else:
-        merged = stacked.sum(dim=0)
-        divisor = weights.sum(dim=0)
-        divisor[divisor.abs() < 1e-8] = 1
+        for delta in deltas:
+            merged.add_(delta)
+        total = float(torch.tensor(weight, dtype=base.dtype).sum())
+        divisor = total if abs(total) >= 1e-8 else 1.0
     if normalize:
-        merged = merged / divisor
+        merged = merged.div_(divisor)
     if lambda_ != 1:
-        merged = merged * lambda_
-    return base + merged
+        merged = merged.mul_(lambda_)
+    return merged.add_(base)
 
 
 def _task_vector_params(normalize: bool, rescale: bool) -> tuple[Param, ...]:
