@@ -68,9 +68,9 @@ def tokenize(root: Path, shards: Path, tokenizer: Path, name: str) -> Path:
     return root / name
 
 
-def build_base(root: Path, steps: int = 60) -> dict[str, Path]:
+def build_base(root: Path, steps: int = 150) -> dict[str, Path]:
     """{"tokenizer", "corpus", "tokens", "base" (pretrain run), "base_hf"}."""
-    tokenizer = train_tokenizer(root / "tokenizer", vocab_size=512, texts=corpus_texts(400) + instruction_texts())
+    tokenizer = train_tokenizer(root / "tokenizer", vocab_size=2000, texts=corpus_texts(400) + instruction_texts())
     shards = corpus_shards(root)
     tokens = tokenize(root, shards, tokenizer, "tokens")
     vocab = len(json.loads((tokenizer / "tokenizer.json").read_text("utf-8"))["model"]["vocab"])

@@ -50,7 +50,7 @@ def family_of_three(lineage, tmp_path_factory):
 
 def chat_vector(models, out: Path, alpha: float, *extra: str) -> Path:
     code = main(["merge-chat-vector", "--continual", str(models["continual"]), "--chat", str(models["chat"]),
-                 "--base", str(models["base"]), "--alpha", str(alpha), "--output_dir", str(out), *extra])
+                 "--base_model", str(models["base"]), "--alpha", str(alpha), "--output_dir", str(out), *extra])
     assert code == 0
     return out
 

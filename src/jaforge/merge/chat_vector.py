@@ -1,7 +1,7 @@
 """Chat vectors (Huang et al., 2023, https://arxiv.org/abs/2310.04799): give a continually pretrained
 model the instruction following of a chat model made from the same base, without instruction tuning.
 
-    jaforge merge-chat-vector --continual runs/cp/hf --chat runs/chat/hf --base runs/base/hf \
+    jaforge merge-chat-vector --continual runs/cp/hf --chat runs/chat/hf --base_model runs/base/hf \
         --alpha 1.0 --exclude '[lm_head]' --output_dir runs/cp-chat
 
 θ = θ_cp + α·(θ_chat − θ_base) for every tensor that `include` matches and `exclude` does not; the
@@ -109,7 +109,7 @@ def run(cfg: ChatVectorConfig) -> StageResult:
     validate(cfg)
     check_patterns(cfg)
     started = time.perf_counter()
-    cp, chat, base = (InputModel.open(p) for p in (cfg.continual, cfg.chat, cfg.base))
+    cp, chat, base = (InputModel.open(p) for p in (cfg.continual, cfg.chat, cfg.base_model))
     planned = plan_tensors(cp, chat, base, parse_dtype(cfg.dtype, "dtype"))
     counts = {"vector": 0, "kept": 0, "shared_rows": 0, "new_rows": 0}
     out = Path(cfg.output_dir)
@@ -135,7 +135,7 @@ def run(cfg: ChatVectorConfig) -> StageResult:
         if cfg.model_card:
             recipe = yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k != "model_card"},
                                     allow_unicode=True, sort_keys=False)
-            write_card(out, f"{out.name}: chat vector", [cfg.continual, cfg.chat, cfg.base], recipe,
+            write_card(out, f"{out.name}: chat vector", [cfg.continual, cfg.chat, cfg.base_model], recipe,
                        "chat vector", PAPER, license_from=cp.path,
                        summary=f"θ = θ_cp + {cfg.alpha}·(θ_chat − θ_base) on {counts['vector']} tensors; "
                                f"{counts['new_rows']} new token rows keep θ_cp.")

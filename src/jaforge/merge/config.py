@@ -109,8 +109,8 @@ class ChatVectorConfig:
     """θ_cp: the continually pretrained model that receives the vector (its vocabulary may be larger)."""
     chat: str = "runs/chat/hf"
     """θ_chat: the instruction-tuned model made from `base`."""
-    base: str = "runs/base/hf"
-    """θ_base: the model both `chat` and `continual` started from."""
+    base_model: str = "runs/base/hf"
+    """θ_base: the model both `chat` and `continual` started from (not `base:`, which names presets)."""
     alpha: float = 1.0
     """Scale of the chat vector: θ = θ_cp + α·(θ_chat − θ_base)."""
     include: list[str] = field(default_factory=lambda: [".*"])
