@@ -58,7 +58,7 @@ def chat_vector(models, out: Path, alpha: float, *extra: str) -> Path:
 def test_chat_vector_lowers_the_continual_models_response_perplexity(family_of_three):
     models, pairs = family_of_three, held_out_pairs()
     ppl = {name: response_ppl(models[name], pairs) for name in ("base", "chat", "continual")}
-    assert ppl["chat"] < 0.9 * ppl["base"]          # the chat model learned something to transfer
+    assert ppl["chat"] < 0.95 * ppl["base"]         # the chat model learned something to transfer
     for alpha in (1.0, 0.5):
         merged = response_ppl(chat_vector(models, models["root"] / f"cv-{alpha}", alpha), pairs)
         assert merged < ppl["continual"], (alpha, merged, ppl)

@@ -119,3 +119,23 @@ def test_local_worker_processes_make_the_same_children(first_run, lineage, tmp_p
     local = json.loads((tmp_path / "local" / "state.json").read_text("utf-8"))["records"]
     inline = json.loads((out / "state.json").read_text("utf-8"))["records"]
     assert local and local == {k: v for k, v in inline.items() if k.startswith("g0000")}
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"tasks": [{"name": "jnli"}, {"name": "jsquadd"}]}, "unknown cycleqd task 'jsquadd'; did you mean 'jsquad'"),
+    ({"tasks": [{"name": "jnli"}, {"name": "jnli"}]}, "'tasks': a task is listed twice"),
+    ({"tasks": [{"name": "jnli"}]}, "'tasks' .*at least 2 items"),
+    ({"ranges": {"jnli": [0.5, 0.2]}}, "'ranges.jnli': expected \\[low, high\\] with low < high"),
+])
+def test_bad_cycleqd_configs_name_the_key(tmp_path, capsys, change, expected):
+    import re
+
+    import yaml
+
+    from jaforge.cli import main
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"base_model": str(tmp_path), "output_dir": str(tmp_path / "o"),
+                                                     **change}), encoding="utf-8")
+    assert main(["cycleqd", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert re.search(expected, capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()

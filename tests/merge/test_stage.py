@@ -193,3 +193,13 @@ def test_bad_inputs_name_the_file(family, tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 1 and expected in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.safetensors"))
+
+
+def test_output_dir_must_not_be_an_input(family, tmp_path, capsys):
+    recipe = tmp_path / "r.yml"
+    recipe.write_text(f"merge_method: linear\nmodels:\n  - model: {family['ft1']}\n    parameters: {{weight: 1}}\n"
+                      f"  - model: {family['ft2']}\n    parameters: {{weight: 1}}\n", encoding="utf-8")
+    before = (family["ft2"] / "model.safetensors").read_bytes()
+    assert main(["merge", "--config", str(recipe), "--output_dir", str(family["ft2"])]) == 2
+    assert "is an input model's directory" in capsys.readouterr().err
+    assert (family["ft2"] / "model.safetensors").read_bytes() == before

@@ -13,7 +13,7 @@ from jaforge.config import build
 from jaforge.merge.config import MergeConfig
 from jaforge.merge.stage import run
 
-from .conftest import expand_tokenizer, load_logits, tiny_llama, torch, train_tokenizer, variant
+from .conftest import expand_tokenizer, load_logits, tiny_llama, torch
 from .test_mergekit_parity import tensors
 
 WORDS = ["東京", "大阪", "町役場", "図書館", "新聞", "天気", "学校", "電車", "会議", "季節", "料理", "温泉"]

@@ -29,7 +29,7 @@ from jaforge.merge.card import write_card
 from jaforge.merge.config import ChatVectorConfig
 from jaforge.merge.engine import parse_dtype
 from jaforge.merge.models import InputModel, is_vocabulary_tensor
-from jaforge.merge.output import copy_tokenizer_files, remove_stale_weights, write_hf_config
+from jaforge.merge.output import check_output_dir, copy_tokenizer_files, remove_stale_weights, write_hf_config
 from jaforge.merge.tensors import ShardWriter, TensorInfo
 from jaforge.rundir import open_run
 from jaforge.stage_result import StageResult
@@ -113,6 +113,7 @@ def run(cfg: ChatVectorConfig) -> StageResult:
     planned = plan_tensors(cp, chat, base, parse_dtype(cfg.dtype, "dtype"))
     counts = {"vector": 0, "kept": 0, "shared_rows": 0, "new_rows": 0}
     out = Path(cfg.output_dir)
+    check_output_dir(out, [cp.path, chat.path, base.path])
     with open_run(out, "merge-chat-vector", cfg):
         with ShardWriter(out, planned, cfg.max_shard_bytes) as writer:
             for name, info in planned:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional
 
 import torch
 
-from jaforge.errors import ConfigError, InputError, input_errors
+from jaforge.errors import ConfigError, input_errors
 from jaforge.io.atomic import write_json, write_text
 from jaforge.merge.tensors import INDEX_NAME
 from jaforge.model.hf import TOKENIZER_FILES
@@ -84,9 +84,9 @@ def remove_stale_weights(out_dir: Path, keep: Iterable[Path]) -> list[str]:
     return removed
 
 
-def require_dir(path: str, key: str) -> Path:
-    if not path:
-        raise ConfigError(f"'{key}' is empty; give a model directory")
-    if not Path(path).is_dir():
-        raise InputError(path, f"is not a directory ('{key}')")
-    return Path(path)
+def check_output_dir(out: Path, inputs: Iterable[Path]) -> None:
+    """Refuse to write into an input's directory (its weights would be replaced while being read)."""
+    target = out.resolve()
+    for path in inputs:
+        if Path(path).resolve() == target:
+            raise ConfigError(f"'output_dir' {out} is an input model's directory; choose another")

@@ -24,7 +24,7 @@ from jaforge.merge.config import MergeConfig
 from jaforge.merge.engine import MergeStats, execute, parse_dtype
 from jaforge.merge.methods import MaskFn
 from jaforge.merge.models import InputModel
-from jaforge.merge.output import copy_tokenizer_files, remove_stale_weights, write_hf_config
+from jaforge.merge.output import check_output_dir, copy_tokenizer_files, remove_stale_weights, write_hf_config
 from jaforge.merge.plan import MergePlan, plan_merge
 from jaforge.merge.tensors import shard_names
 from jaforge.merge.vocab import VocabularyPlan, check_vocabularies, plan_vocabulary
@@ -79,6 +79,7 @@ def merge(cfg: MergeConfig, masks: Optional[Callable[[str], MaskFn]] = None) -> 
     started = time.perf_counter()
     plan, models, vocabulary, compared = prepare(cfg)
     out = Path(cfg.output_dir)
+    check_output_dir(out, [m.path for m in models.values()])
     with open_run(out, "merge", cfg):
         stats = execute(plan, models, out, dtype, out_dtype, vocabulary, cfg.seed, cfg.max_shard_bytes, masks)
         remove_stale_weights(out, shard_names(stats.shards))

@@ -106,12 +106,17 @@ class VocabularyPlan:
 
     def row_sources(self, key: str, n_rows: int, have_base: bool = True) -> RowSources:
         if (key, n_rows) not in self._sources:
-            vocab, own, from_base, means = self.vocabs[key], ([], []), ([], []), []
+            vocab = self.vocabs[key]
+            own: tuple[list[int], list[int]] = ([], [])
+            from_base: tuple[list[int], list[int]] = ([], [])
+            means: list[tuple[int, list[int]]] = []
             for j, token in enumerate(self.tokens):
                 if token in vocab and vocab[token] < n_rows:
-                    own[0].append(j), own[1].append(vocab[token])
+                    own[0].append(j)
+                    own[1].append(vocab[token])
                 elif have_base and self.base_vocab is not None and token in self.base_vocab:
-                    from_base[0].append(j), from_base[1].append(self.base_vocab[token])
+                    from_base[0].append(j)
+                    from_base[1].append(self.base_vocab[token])
                 else:
                     pieces = [i for i in self._subtokens(key, j) if i < n_rows]
                     if pieces:

@@ -22,7 +22,8 @@ from jaforge.explore.config import ExecutorConfig
 @dataclass
 class TaskSettings:
     name: str
-    """A registered task: jnli (accuracy), jsquad (answer probability), instruct (1 / response perplexity)."""
+    """A registered task: jnli (gold-label probability), jsquad (answer probability), instruct
+    (1 / response perplexity)."""
     eval_examples: Annotated[int, Ge(1)] = 40
     """Held-out examples scored per model."""
     expert: str = ""
@@ -31,18 +32,18 @@ class TaskSettings:
 
 @dataclass
 class ExpertTuning:
-    steps: Annotated[int, Ge(1)] = 60
+    steps: Annotated[int, Ge(1)] = 40
     """Optimiser steps of each expert's sft run."""
     method: Literal["lora", "full"] = "lora"
     """lora (merged into the base afterwards) or full tuning."""
-    lr: Annotated[float, Gt(0)] = 5e-3
+    lr: Annotated[float, Gt(0)] = 3e-3
     batch_size: Annotated[int, Ge(1)] = 8
     seq_len: Annotated[int, Ge(16)] = 256
     lora_r: Annotated[int, Ge(1)] = 16
     lora_alpha: Annotated[float, Gt(0)] = 32.0
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                               "up_proj", "down_proj", "lm_head"])
-    """Layers LoRA adapts (the output head included: tiny models learn a task mostly there)."""
+                                                               "up_proj", "down_proj"])
+    """Layers LoRA adapts."""
     seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
     """Any other SFTConfig keys, dotted (`trainer.threads: 2`)."""
@@ -83,10 +84,10 @@ class CycleQDConfig:
     bins: Annotated[int, Ge(1)] = 15
     """Bins per behaviour axis (the paper: 15)."""
     ranges: dict[str, list[float]] = field(default_factory=dict)
-    """Metric range binned per task ({jnli: [0.3, 0.6]}); a task not listed: the range of the base
-    and the experts, widened by `range_margin` on each side."""
+    """Metric range binned per task ({jnli: [0.3, 0.6]}); a task not listed: [0, (1 + range_margin)
+    × the best score of the base and the experts on it]."""
     range_margin: Annotated[float, Ge(0)] = 0.5
-    """Widening of automatic ranges, as a share of their width."""
+    """Room above the best starting score in automatic ranges, as a share of it."""
     sampling: Literal["uniform", "elite"] = "elite"
     """Parents: uniformly from the archive's elites, or biased to high quality and high descriptors."""
     crossover: CrossoverSettings = field(default_factory=CrossoverSettings)

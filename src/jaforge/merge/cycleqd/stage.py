@@ -69,14 +69,12 @@ def score_models(cfg: CycleQDConfig, launcher: Launcher, models: dict[str, Path]
 
 
 def metric_ranges(cfg: CycleQDConfig, names: list[str], start: list[dict[str, float]]) -> dict[str, tuple]:
+    """Binned range per task: as configured, else [0, (1 + range_margin) × the best starting
+    model's metric] (the metrics are ≥ 0 and higher is better; [0, 1] when every start scores 0)."""
     ranges = {}
     for name in names:
-        if name in cfg.ranges:
-            ranges[name] = tuple(cfg.ranges[name])
-            continue
-        low, high = min(m[name] for m in start), max(m[name] for m in start)
-        margin = max(high - low, 0.02) * cfg.range_margin
-        ranges[name] = (low - margin, high + margin)
+        best = max(m[name] for m in start)
+        ranges[name] = tuple(cfg.ranges[name]) if name in cfg.ranges else (0.0, best * (1 + cfg.range_margin) or 1.0)
     return ranges
 
 

@@ -2,10 +2,11 @@
 stage's dolly_ja layout, prompts in the alpaca_ja template) and scores a model in [0, 1].
 
     write_task_data("jnli", data_dir, eval_examples=40)      # → jnli-train.jsonl, jnli-eval.jsonl
-    score("jnli", backend, data_dir / "jnli-eval.jsonl")      # accuracy of the gold label's likelihood
+    score("jnli", backend, data_dir / "jnli-eval.jsonl")      # mean probability of the gold label
 
 - jnli: JNLI-style inference; the premise and hypothesis as input, 含意/矛盾/中立 as answer;
-  metric: accuracy (the label with the highest log-likelihood).
+  metric: the gold label's probability among the three (softmax of their log-likelihoods), a
+  smooth accuracy: tiny models pick the same label for every pair, so accuracy would not move.
 - jsquad: JSQuAD-style extractive QA on the sentence holding the answer (short enough for tiny
   models' context windows);
   metric: answer probability, exp(−mean NLL per answer token) (tiny models answer nothing exactly,
@@ -17,6 +18,7 @@ stage's dolly_ja layout, prompts in the alpaca_ja template) and scores a model i
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Callable, Optional
@@ -91,13 +93,16 @@ def prompt_pairs(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def accuracy(backend, path: Path) -> float:
+def gold_probability(backend, path: Path) -> float:
+    """Mean over examples of P(gold label | prompt) renormalised over the three labels."""
     labels, pairs = list(JNLI_ANSWERS.values()), prompt_pairs(path)
-    right = 0
+    total = 0.0
     for prompt, response in pairs:
         scores = choice_logliks(backend, prompt, labels)
-        right += labels[scores.index(max(scores))] == response.removesuffix("</s>")
-    return right / max(1, len(pairs))
+        top = max(scores)
+        weights = [math.exp(s - top) for s in scores]
+        total += weights[labels.index(response.removesuffix("</s>"))] / sum(weights)
+    return total / max(1, len(pairs))
 
 
 def inverse_perplexity(backend, path: Path) -> float:
@@ -110,7 +115,7 @@ class Task:
 
 
 TASKS: Registry[Task] = Registry("cycleqd task")
-TASKS.register("jnli")(Task(jnli_records, accuracy, "accuracy"))
+TASKS.register("jnli")(Task(jnli_records, gold_probability, "gold-label probability"))
 TASKS.register("jsquad")(Task(jsquad_records, inverse_perplexity, "answer probability"))
 TASKS.register("instruct")(Task(instruct_records, inverse_perplexity, "1 / response perplexity"))
 
