@@ -88,6 +88,12 @@ _register("sft", "jaforge.sft", "SFTConfig",
           "instruction tuning (LoRA or full; SFT or DPO) with data mixtures; before/after tables")
 _register("sft-merge", "jaforge.sft.merge", "MergeConfig",
           "fold an sft run's LoRA adapter into its base model (jaforge + HF)")
+_register("merge", "jaforge.merge", "MergeConfig",
+          "merge models (mergekit YAML: linear, TIES, DARE, SLERP, model stock …), lazily")
+_register("merge-chat-vector", "jaforge.merge.chat_vector", "ChatVectorConfig",
+          "θ_cp + α·(θ_chat − θ_base), embedding rows matched by token string")
+_register("cycleqd", "jaforge.merge.cycleqd", "CycleQDConfig",
+          "CycleQD: quality-diversity search over merges of task experts")
 _register("lifecycle", "jaforge.lifecycle", "LifecycleConfig",
           "the whole pipeline on one config, stage after stage (the main job)")
 _register("generate", "jaforge.use", "GenerateConfig",
