@@ -18,7 +18,7 @@ from typing import Any, Iterator, Literal, Optional, TextIO
 
 from jaforge.errors import ConfigError
 from jaforge.eval import GenerationConfig, load_backend
-from jaforge.eval.generation import apply_repetition_penalty, cut_at_stop, next_token
+from jaforge.eval.generation import apply_repetition_penalty, cut_at_stop, next_tokens
 from jaforge.paths import InputPath
 from jaforge.stage_result import StageResult
 
@@ -70,23 +70,26 @@ def stream_reply(backend: Any, prompt: str, cfg: GenerationConfig, generator: An
     # the template already wrote any special tokens the model expects, BOS included
     ids = backend.tokenizer.encode(prompt, add_special_tokens=False)
     ids = ids[-max(1, backend.max_length - cfg.max_new_tokens):]
-    seen = torch.tensor(ids, dtype=torch.long, device=backend.device)
-    fresh, cache, new_ids, shown = seen[None], None, [], ""
+    logits, contexts = backend.forward_contexts([ids])
+    seen = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+    seen[0, ids] = True
+    new_ids: list[int] = []
+    shown = ""
     for _ in range(min(cfg.max_new_tokens, backend.max_length - len(ids))):
-        logits, cache = backend.forward(fresh, cache, last_only=True)
-        logits = apply_repetition_penalty(logits[0, -1].float(), seen.unique(), cfg.repetition_penalty)
-        token = next_token(logits, cfg, generator)
+        scores = apply_repetition_penalty(logits.float(), seen, cfg.repetition_penalty)
+        chosen = next_tokens(scores, cfg, generator)
+        token = int(chosen[0])
         if cfg.stop_at_eos and token == backend.tokenizer.eos_id:
-            break
+            return
         new_ids.append(token)
-        seen = torch.cat((seen, seen.new_tensor([token])))
-        fresh = seen.new_tensor([[token]])
+        seen[0, token] = True
         text, stopped = cut_at_stop(backend.tokenizer.decode(new_ids), cfg.stop)
         if not text.endswith("\ufffd"):  # wait until a multi-byte character is complete
             yield text[len(shown):]
             shown = text
         if stopped:
             return
+        logits = backend.decode_step(contexts, chosen)
 
 
 def converse(backend: Any, cfg: ChatConfig, lines: TextIO, out: TextIO) -> int:
