@@ -108,7 +108,7 @@ class ChatVectorConfig:
     continual: str = "runs/continual/hf"
     """θ_cp: the continually pretrained model that receives the vector (its vocabulary may be larger)."""
     chat: str = "runs/chat/hf"
-    """θ_chat: the instruction-tuned model made from `base`."""
+    """θ_chat: the instruction-tuned model made from `base_model`."""
     base_model: str = "runs/base/hf"
     """θ_base: the model both `chat` and `continual` started from (not `base:`, which names presets)."""
     alpha: float = 1.0
