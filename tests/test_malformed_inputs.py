@@ -148,13 +148,13 @@ def tokenizer_cases() -> list[Case]:
         Case("measure-missing-tokenizer", ["tokenizer-measure", "--tokenizer", "{tmp}/nothing",
                                            "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]"],
              r"input not found.*'tokenizer': .*nothing"),
-        Case("expand-corrupt-spm-model", ["tokenizer-expand", "--base", "{tmp}/base.model",
+        Case("expand-corrupt-spm-model", ["tokenizer-expand", "--base_tokenizer", "{tmp}/base.model",
                                           "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]",
                                           "--output_dir", "{tmp}/out"],
              r"base\.model: cannot be read as a SentencePiece model",
              setup=files(**{"base.model": b"\x0a\x05not a model proto\xff\xff"}), keep=["base.model"]),
         Case("expand-no-base", ["tokenizer-expand", "--sources", f"[{{paths: [{DATA}/ja/clean/news.jsonl]}}]"],
-             r"'base'", (2,)),
+             r"'base_tokenizer'", (2,)),
     ]
 
 

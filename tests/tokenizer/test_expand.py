@@ -38,7 +38,7 @@ def base_factory(tmp_path_factory, en_clean, make_shard, ja_texts, trainer_setti
 
 
 def expand(base, shard, out, settings):
-    cfg = ExpandConfig(base=str(base), sources=[SourceConfig(paths=[str(shard)])],
+    cfg = ExpandConfig(base_tokenizer=str(base), sources=[SourceConfig(paths=[str(shard)])],
                        num_new_tokens=NEW, candidate_vocab_size=2000, trainer=settings(),
                        output_dir=str(out))
     return run(cfg).metrics
@@ -101,7 +101,7 @@ def test_helpers():
 
 
 def test_base_is_required(tmp_path):
-    with pytest.raises(ValueError, match="base"):
+    with pytest.raises(ValueError, match="'base_tokenizer'"):
         run(ExpandConfig(output_dir=str(tmp_path / "x")))
 
 

@@ -109,7 +109,7 @@ class SweepConfig:
 
 @dataclass
 class ExpandConfig:
-    base: InputPath = ""
+    base_tokenizer: InputPath = ""
     """Base tokenizer: a directory, an HF tokenizer.json or a SentencePiece .model file."""
     sources: list[SourceConfig] = field(default_factory=list)
     """Japanese corpus the new pieces are learned from."""

@@ -1,6 +1,6 @@
 """Add Japanese pieces to an existing tokenizer, keeping every old id: `jaforge tokenizer-expand`.
 
-    jaforge tokenizer-expand --base path/to/base --num_new_tokens 10000 \
+    jaforge tokenizer-expand --base_tokenizer path/to/base --num_new_tokens 10000 \
         --sources '[{paths: [runs/corpus]}]' --output_dir runs/tokenizer-expand
 
 As Swallow did for Llama 2: learn a vocabulary on the Japanese corpus (SentencePiece, every
@@ -254,10 +254,10 @@ def expand_summary(stats: dict[str, Any]) -> str:
 
 
 def run(cfg: ExpandConfig) -> StageResult:
-    """Expand `cfg.base` with Japanese pieces; writes the new tokenizer dir and expansion.json."""
-    if not cfg.base:
-        raise ConfigError("'base': set it to the tokenizer to expand")
-    base, proto, folder = load_base(cfg.base)
+    """Expand `cfg.base_tokenizer` with Japanese pieces; writes the new tokenizer dir and expansion.json."""
+    if not cfg.base_tokenizer:
+        raise ConfigError("'base_tokenizer': set it to the tokenizer to expand")
+    base, proto, folder = load_base(cfg.base_tokenizer)
     with open_run(cfg.output_dir, "tokenizer-expand", cfg) as out:
         data = json.loads(base.to_str())
         first_id = next_free_id(base, data)
