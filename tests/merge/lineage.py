@@ -99,10 +99,10 @@ def sft_child(root: Path, base_hf: Path, name: str, sources: list[dict], steps: 
 def continual_child(root: Path, lineage: dict[str, Path], new_tokens: int, steps: int) -> dict[str, Path]:
     """Expand the tokenizer by `new_tokens` Japanese pieces and continue pretraining from the base."""
     expanded = root / "tokenizer-expanded"
-    # (`base` is given on the command line: in a YAML file a top-level `base:` names presets)
-    jaforge("tokenizer-expand", {"num_new_tokens": new_tokens, "dir": str(expanded), "candidate_vocab_size": 3000,
+    jaforge("tokenizer-expand", {"num_new_tokens": new_tokens, "output_dir": str(expanded),
+                                 "candidate_vocab_size": 3000, "base_tokenizer": str(lineage["tokenizer"]),
                                  "sources": [{"name": "ja", "paths": [str(lineage["corpus"])]}]},
-            root / "expand.yaml", "--base", str(lineage["tokenizer"]))
+            root / "expand.yaml")
     tokens = tokenize(root, lineage["corpus"], expanded, "tokens-expanded")
     vocab = json.loads((expanded / "expansion.json").read_text("utf-8"))
     size = vocab["base_vocab_size"] + len(vocab["new_tokens"])
