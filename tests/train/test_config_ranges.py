@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
-from jaforge.config import load_config
+from jaforge.config import describe, load_config
 from jaforge.errors import ConfigError
 from jaforge.model import ModelConfig
 from jaforge.sft.config import SFTConfig
 from jaforge.train.config import PretrainConfig
 from jaforge.train.tokenize_data import TokenizeDataConfig
+from jaforge.train.trainer import run
 
 PRETRAIN = [("trainer.batch_size", "0"), ("trainer.micro_batch_size", "0"), ("data.seq_len", "0"),
             ("trainer.max_steps", "0"), ("trainer.max_steps", "-5"), ("model.n_head", "0"),
@@ -46,8 +47,6 @@ def test_the_defaults_are_in_range():
 
 
 def test_a_config_built_in_code_is_checked_when_it_runs(tmp_path):
-    from jaforge.train.trainer import run
-
     cfg = PretrainConfig(output_dir=str(tmp_path / "run"))
     cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, batch_size=0))
     with pytest.raises(ConfigError, match="'trainer.batch_size'"):
@@ -64,8 +63,6 @@ def test_the_command_line_names_the_key_in_one_line():
 
 
 def test_help_lists_inherited_fields_with_their_documentation():
-    from jaforge.config import describe
-
     lines = describe(SFTConfig)
     assert any(line.startswith("  --trainer.device (str, default 'auto'): auto") for line in lines)
     assert any(line.startswith("  --trainer.max_steps (int, >= 0, default 0): Optimiser steps; 0: one pass")

@@ -26,10 +26,12 @@ import torch
 from jaforge.errors import ConfigError, InputError
 from jaforge.io.atomic import write_json
 from jaforge.model.checkpoint import save_model
+from jaforge.model.hf import HFExportError, export_hf
 from jaforge.sft.config import SFTConfig
 from jaforge.sft.dataset import SFTData, prepare_data, template_context
 from jaforge.sft.encoding import TextEncoder, collate, pad_rows
 from jaforge.sft.evaluate import generate, measure, task_scores, write_results
+from jaforge.sft.lora import add_lora, disabled_adapters, load_adapter, merge_lora, save_adapter
 from jaforge.sft.objectives import count_targets, dpo_loss, pair_batch, response_logprobs, token_loss
 from jaforge.sft.templates import prompt_text
 from jaforge.stage_result import StageResult
@@ -69,8 +71,6 @@ def load_tunable(cfg: SFTConfig) -> tuple[torch.nn.Module, str, Path]:
     kind, model_dir = find_model_dir(cfg.model, key="model")
     model, _ = load_base(model_dir, key="model")
     if cfg.method == "lora":
-        from jaforge.sft.lora import add_lora
-
         add_lora(model, cfg.lora)
     return model, kind, model_dir
 
@@ -104,8 +104,6 @@ class SFTTask(Task):
         if self.cfg.objective != "dpo":
             return None
         if self.cfg.method == "lora":
-            from jaforge.sft.lora import disabled_adapters
-
             def lora_reference(batch: dict) -> torch.Tensor:
                 with disabled_adapters(model):
                     return response_logprobs(model, batch)
@@ -221,8 +219,6 @@ class SFTTask(Task):
             save_model(model, model.config, out / "model")
             export_hf_or_warn(model, out / "hf", self.tokenizer_dir)
             return {"model": str(out / "model"), "hf": str(out / "hf")}
-        from jaforge.sft.lora import load_adapter, merge_lora, save_adapter
-
         base = str(self.model_dir) if self.kind == "hf" else ""
         save_adapter(model, self.cfg.lora, out / "adapter", base=base)
         if not self.cfg.merge:
@@ -234,8 +230,6 @@ class SFTTask(Task):
 
 
 def export_hf_or_warn(model: torch.nn.Module, out_dir: Path, tokenizer_dir: Path) -> None:
-    from jaforge.model.hf import HFExportError, export_hf
-
     try:
         export_hf(model, model.config, out_dir, tokenizer_dir=tokenizer_dir)
     except HFExportError as err:

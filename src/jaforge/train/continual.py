@@ -20,6 +20,8 @@ from jaforge.errors import ConfigError, InputError, input_errors
 from jaforge.model import ModelConfig
 from jaforge.model.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_model
 from jaforge.model.checkpoint import load_config as load_model_config
+from jaforge.model.hf import import_hf
+from jaforge.model.transformer import Transformer
 from jaforge.train.checkpoint import latest_checkpoint, step_dirs
 from jaforge.train.state_files import safetensors_errors
 
@@ -43,8 +45,6 @@ def load_base(path: str | Path, key: str = "trainer.init_from") -> tuple[torch.n
     naming it."""
     kind, directory = find_model_dir(path, key)
     if kind == "hf":
-        from jaforge.model.hf import import_hf
-
         with safetensors_errors(directory, "a Hugging Face Llama model directory"):
             return import_hf(directory)
     with input_errors(directory / CONFIG_NAME, "a jaforge model config"):
@@ -65,8 +65,6 @@ def read_expansion(path: str | Path) -> dict:
 def expand_vocabulary(model: torch.nn.Module, cfg: ModelConfig, expansion: dict,
                       vocab_size: int) -> tuple[torch.nn.Module, ModelConfig]:
     """A model with `vocab_size` rows whose new rows are the means of their old-subword rows."""
-    from jaforge.model import Transformer
-
     base = expansion["base_vocab_size"]
     if cfg.vocab_size < base:
         raise ConfigError(f"trainer.expansion: the base model has {cfg.vocab_size} rows but "
@@ -89,8 +87,6 @@ def expand_vocabulary(model: torch.nn.Module, cfg: ModelConfig, expansion: dict,
 def initial_model(init_from: str | None, model_cfg: ModelConfig,
                   expansion: str | None) -> tuple[torch.nn.Module, ModelConfig]:
     """A fresh model from `model_cfg`, or the base model of `init_from` (grown by `expansion`)."""
-    from jaforge.model import Transformer
-
     if init_from is None:
         if expansion:
             raise ConfigError("trainer.expansion needs trainer.init_from (the base model)")

@@ -339,9 +339,9 @@ class TrainingLoop:
         columns = ["step", "loss", "lr", "grad_norm", *self.task.columns, "tokens_per_s", "mfu",
                    "elapsed_s", "peak_rss_mb", "gpu_peak_mb"]
         metrics = MetricsLog(self.out, columns, self.start, self.info.is_main, t.tensorboard)
+        self.task.begin(self)
         speed = Throughput(self.task.flops_per_token(), t.peak_flops, self.info.world_size)
         bar = progress_bar(t.progress and self.info.is_main, self.start, self.steps)
-        self.task.begin(self)
         try:
             for step in range(self.start, self.steps):
                 out = self.train_step(step)
