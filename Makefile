@@ -16,7 +16,7 @@ $(VENV)/.jaforge-dev:
 	touch $@
 
 demo: $(VENV)/.jaforge-dev
-	$(VENV)/bin/jaforge lifecycle --config recipes/lifecycle-tiny.yaml
+	$(VENV)/bin/jaforge run recipes/lifecycle-tiny.yaml
 
 test: $(VENV)/.jaforge-dev
 	$(VENV)/bin/pytest

@@ -71,7 +71,7 @@ def prepare(work: Path, size: str) -> dict[str, Path]:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     from jaforge import data
-    from jaforge.train.tokenize_data import TokenizeDataConfig, run
+    from jaforge.tokenizer.tokenize_data import TokenizeDataConfig, run
 
     spec, root = SIZES[size], work / size
     docs = data.japanese_clean() + data.english_clean()

@@ -3,7 +3,6 @@ and the warnings a continual or merge plan prints."""
 
 import json
 
-import pytest
 
 from jaforge.catalog import CatalogConfig, abilities, load_catalog, plan_warnings, run
 from jaforge.cli import main

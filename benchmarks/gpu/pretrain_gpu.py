@@ -62,7 +62,7 @@ def prepare(work: Path, vocab: int) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     from jaforge import data
-    from jaforge.train.tokenize_data import TokenizeDataConfig, run
+    from jaforge.tokenizer.tokenize_data import TokenizeDataConfig, run
 
     docs = data.japanese_clean() + data.english_clean()
     tok = Tokenizer(models.BPE(unk_token="<unk>"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from jaforge import pipeline
 from jaforge.config import ConfigError, describe, load_config

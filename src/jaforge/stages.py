@@ -76,7 +76,7 @@ _register("tokenizer-sweep", "jaforge.tokenizer.sweep", "SweepConfig",
           "train and measure several vocabulary sizes; table and plots")
 _register("tokenizer-expand", "jaforge.tokenizer.expand", "ExpandConfig",
           "add Japanese pieces to a base tokenizer, old ids unchanged")
-_register("tokenize-data", "jaforge.train.tokenize_data", "TokenizeDataConfig",
+_register("tokenize-data", "jaforge.tokenizer.tokenize_data", "TokenizeDataConfig",
           "corpus shards → token shards (memmap + index, held-out validation)")
 _register("pretrain", "jaforge.train", "PretrainConfig",
           "token shards → a pretrained decoder (resumable, torchrun DDP/FSDP)")
@@ -94,8 +94,6 @@ _register("merge-chat-vector", "jaforge.merge.chat_vector", "ChatVectorConfig",
           "θ_cp + α·(θ_chat − θ_base), embedding rows matched by token string")
 _register("cycleqd", "jaforge.merge.cycleqd", "CycleQDConfig",
           "CycleQD: quality-diversity search over merges of task experts")
-_register("lifecycle", "jaforge.lifecycle", "LifecycleConfig",
-          "the whole pipeline on one config, stage after stage (the main job)")
 _register("generate", "jaforge.use", "GenerateConfig",
           "continuations of prompts (command line or JSONL) by a jaforge or HF model → JSONL")
 _register("chat", "jaforge.use.chat", "ChatConfig",

@@ -26,7 +26,7 @@ def _corpus(directory: Path, docs: list[dict]) -> Path:
 def explore_tokens(tmp_path_factory) -> dict[str, Path]:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from jaforge.train.tokenize_data import TokenizeDataConfig, run
+    from jaforge.tokenizer.tokenize_data import TokenizeDataConfig, run
 
     root = tmp_path_factory.mktemp("explore-data")
     docs = {"ja": data.japanese_clean()[:120], "en": data.english_clean()[:80]}

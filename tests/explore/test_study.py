@@ -76,7 +76,7 @@ def test_per_char_metric_divides_by_chars_per_token(explore_tokens, tmp_path):
     from jaforge.explore.config import MetricConfig
 
     from jaforge import data
-    from jaforge.train.tokenize_data import is_validation
+    from jaforge.tokenizer.tokenize_data import is_validation
 
     ratio = chars_per_token(str(explore_tokens["ja"]))
     meta = json.loads((explore_tokens["ja"] / "meta.json").read_text())

@@ -57,7 +57,8 @@ def pretrain(root: Path, name: str, tokens: Path, vocab: int, steps: int, lr: fl
 
 
 def export(root: Path, run: Path, tokenizer: Path, name: str) -> Path:
-    jaforge("export", {"checkpoint": str(run), "out_dir": str(root / name), "tokenizer_dir": str(tokenizer)},
+    jaforge("export", {"checkpoint": str(run), "output_dir": str(root / name), "tokenizer_dir": str(tokenizer),
+                       "card": {"license": "apache-2.0"}},
             root / f"{name}-export.yaml")
     return root / name
 

@@ -27,7 +27,7 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def token_dirs(tmp_path_factory, corpus_dirs, tokenizer_dir) -> dict[str, Path]:
-    from jaforge.train.tokenize_data import TokenizeDataConfig, run
+    from jaforge.tokenizer.tokenize_data import TokenizeDataConfig, run
 
     out = {}
     for name, corpus in corpus_dirs.items():

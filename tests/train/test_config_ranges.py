@@ -13,7 +13,7 @@ from jaforge.errors import ConfigError
 from jaforge.model import ModelConfig
 from jaforge.sft.config import SFTConfig
 from jaforge.train.config import PretrainConfig
-from jaforge.train.tokenize_data import TokenizeDataConfig
+from jaforge.tokenizer.tokenize_data import TokenizeDataConfig
 from jaforge.train.trainer import run
 
 PRETRAIN = [("trainer.batch_size", "0"), ("trainer.micro_batch_size", "0"), ("data.seq_len", "0"),

@@ -7,6 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
+from jaforge.tokenizer.hf import add_special_tokens, write_tokenizer_dir
 
 VOCAB = 384
 
@@ -32,9 +33,8 @@ def train_tokenizer(directory: Path, texts: list[str]) -> Path:
     trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer)
-    directory.mkdir(parents=True, exist_ok=True)
-    tok.save(str(directory / "tokenizer.json"))
-    return directory
+    add_special_tokens(tok, [])  # jaforge's convention: <s> starts every text
+    return write_tokenizer_dir(tok, directory)
 
 
 def tiny_run_config(token_dirs: dict[str, Path], out: Path, **trainer) -> dict:

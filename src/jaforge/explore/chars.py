@@ -32,7 +32,7 @@ def chars_per_token(token_dir: str, split: str = "val") -> float:
 def _decode_and_count(directory: Path, meta: dict, split: str) -> float:
     import numpy as np
 
-    from jaforge.train.tokenize_data import load_tokenizer
+    from jaforge.tokenizer.tokenize_data import load_tokenizer
 
     tokenizer_path = meta.get("tokenizer")
     if not tokenizer_path or not Path(tokenizer_path).exists():

@@ -76,7 +76,7 @@ def load_model(directory: Union[str, Path], device: Union[str, torch.device] = "
     cfg = load_config(directory)
     model = Transformer(cfg)
     weights = Path(directory) / WEIGHTS_NAME
-    with input_errors(weights, "safetensors weights"):
+    with input_errors(weights, "a jaforge model's weights"):
         state = safetensors_torch.load_file(str(weights), device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not (k == TIED_HEAD and cfg.tie_embeddings)]

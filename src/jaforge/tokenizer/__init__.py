@@ -74,5 +74,4 @@ def run(cfg: TokenizerConfig) -> StageResult:
             metrics.update({f"held_out_{k}": held_out[k] for k in
                             ("documents", "chars_per_token", "byte_fallback_rate")})
             summary += "\nheld-out documents:\n\n" + metrics_table(held_out)
-    log.info("\n%s", summary)
     return StageResult("tokenizer", str(Path(cfg.output_dir)), outputs, metrics, summary)

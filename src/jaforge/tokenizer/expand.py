@@ -276,7 +276,6 @@ def run(cfg: ExpandConfig) -> StageResult:
         stats = {"requested": cfg.num_new_tokens, "added": len(chosen),
                  **japanese_gain(base, expanded, cfg)}
         write_json(out / "expand_stats.json", stats)
-    log.info("\n%s", expand_summary(stats))
     return StageResult("tokenizer-expand", str(out),
                        {"tokenizer": str(out), "expansion": str(out / "expansion.json")},
                        stats, expand_summary(stats))

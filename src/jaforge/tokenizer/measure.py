@@ -164,7 +164,6 @@ def run(cfg: MeasureConfig) -> StageResult:
         result["tokenizer"] = str(cfg.tokenizer)
         write_json(out / "measure.json", result)
         write_text(out / "measure.md", metrics_table(result))
-    log.info("\n%s", metrics_table(result))
     metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))}
     return StageResult("tokenizer-measure", str(out), {"measure": str(out / "measure.json")},
                        metrics, metrics_table(result))

@@ -102,6 +102,5 @@ def run(cfg: SweepConfig) -> StageResult:
                 write_tables(rows, out)  # a killed sweep still leaves the finished points
         plots = plot_metrics(rows, out)
     table = (out / "results.md").read_text(encoding="utf-8")
-    log.info("\n%s", table)
     outputs = {"results": str(out / "results.csv"), **{p.stem: str(p) for p in plots}}
     return StageResult("tokenizer-sweep", str(out), outputs, {"points": len(rows)}, table)

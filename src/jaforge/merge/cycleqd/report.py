@@ -96,7 +96,7 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
             f"expert) on that task ({', '.join(f'{t}: {v:.4g}' for t, v in reference.items())}), so tasks "
             "on different scales weigh the same; the best merged model is the child with the highest.\n\n"
             "## Verdict\n\n" + "\n".join(verdict(summary["best_average"], summary["experts"], reference)) + "\n\n"
-            f"## Archives filling (cells held per archive)\n\n| generation | quality task | children inserted | "
+            "## Archives filling (cells held per archive)\n\n| generation | quality task | children inserted | "
             + " | ".join(tasks) + " |\n|---:|---|---:|" + "---:|" * len(tasks) + f"\n{coverage}\n\n"
             f"Behaviour ranges binned: {summary['ranges']}\n\n## Archives by generation\n\n{heatmaps}\n")
     return write_text(out / "report.md", text)

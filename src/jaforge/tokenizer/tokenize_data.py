@@ -2,11 +2,15 @@
 
     jaforge tokenize-data --input '[runs/corpus/data]' --tokenizer runs/tokenizer --output_dir runs/tokens
 
-Writes into `output_dir`: `train.bin` / `val.bin` (every document's token ids, EOS after each, as one
-flat uint16 array, or uint32 when the vocabulary exceeds 65,536), `train.idx.npy` / `val.idx.npy`
-(int64 document start offsets, one more than the documents: doc i is bin[idx[i]:idx[i+1]]),
-`meta.json` (vocab size, dtype, EOS id, counts; written last, so its presence marks a finished run)
-and `config.yaml`. The validation split is held out by document: a document goes to validation when
+Writes into `output_dir`: `train.bin` / `val.bin` (every document's token ids — BOS first when the
+tokenizer adds one, EOS last — as one flat uint16 array, or uint32 when the vocabulary exceeds
+65,536), `train.idx.npy` / `val.idx.npy` (int64 document start offsets, one more than the
+documents: doc i is bin[idx[i]:idx[i+1]]), `meta.json` (vocab size, dtype, BOS/EOS ids and whether
+documents start with BOS, documents, tokens and characters per split; written last, so its
+presence marks a finished run) and `config.yaml`. Inputs and the tokenizer are checked before
+anything in `output_dir` changes. The BOS convention is the tokenizer's (`add_bos_token` in its
+tokenizer_config.json; jaforge's tokenizers add `<s>`), so training sees what generation and
+evaluation feed the model. The validation split is held out by document: a document goes to validation when
 a seeded hash of its id falls under `val_fraction`, so the split does not depend on file order or on
 how many workers encode. Files are encoded in parallel (one process per file, batched
 `Tokenizer.encode_batch` inside) and concatenated in sorted file order.
@@ -17,26 +21,34 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Optional
 
 import numpy as np
 from annotated_types import Ge, Lt, MinLen
 
-from jaforge.config import save_config
-from jaforge.extras import require
+from jaforge.corpus.config import InputConfig
+from jaforge.corpus.readers import FORMAT_BY_SUFFIX, read_documents
+from jaforge.corpus.skips import SkipLog
+from jaforge.errors import ConfigError, InputError
+from jaforge.io.atomic import write_json
+from jaforge.paths import InputPath
+from jaforge.rundir import open_run
+from jaforge.stage_result import StageResult
+from jaforge.tokenizer.hf import load_hf
 
 SPLITS = ("train", "val")
 
 
 @dataclass
 class TokenizeDataConfig:
-    input: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["runs/corpus/data"])
+    input: Annotated[list[InputPath], MinLen(1)] = field(default_factory=lambda: ["runs/corpus/data"])
     """Corpus shards: files, folders (their *.jsonl[.gz|.zst] and *.parquet files) or globs."""
-    tokenizer: str = "runs/tokenizer"
+    tokenizer: InputPath = "runs/tokenizer"
     """A tokenizer directory holding tokenizer.json (or the tokenizer.json file itself)."""
     output_dir: str = "runs/tokens"
     """Where train.bin, val.bin, their .idx.npy, meta.json and config.yaml go."""
@@ -46,6 +58,9 @@ class TokenizeDataConfig:
     """Share of documents held out for validation (chosen by a seeded hash of the document id)."""
     seed: Annotated[int, Ge(0)] = 0
     """Seed of the validation split."""
+    add_bos: Optional[bool] = None
+    """Start every document with the tokenizer's BOS token; None: as the tokenizer's
+    tokenizer_config.json says (`add_bos_token`), which is how generation and eval encode."""
     eos_token: str = "</s>"
     """Token appended after every document (jaforge tokenizers: `</s>`, id 2)."""
     batch_size: Annotated[int, Ge(1)] = 256
@@ -56,8 +71,6 @@ class TokenizeDataConfig:
 
 def input_files(patterns: list[str]) -> list[Path]:
     """Every shard named by the patterns, sorted and without repeats."""
-    from jaforge.corpus.readers import FORMAT_BY_SUFFIX
-
     files: set[Path] = set()
     for pattern in patterns:
         for hit in sorted(glob.glob(pattern)) or [pattern]:
@@ -67,9 +80,9 @@ def input_files(patterns: list[str]) -> list[Path]:
             elif path.is_file():
                 files.add(path)
             else:
-                raise FileNotFoundError(f"tokenize-data: no input at {pattern}")
+                raise InputError(pattern, "not found (expected corpus shards: files, folders or globs)")
     if not files:
-        raise FileNotFoundError(f"tokenize-data: no shards found in {patterns}")
+        raise InputError(", ".join(patterns), "no JSONL or Parquet shards found there")
     return sorted(files)
 
 
@@ -89,18 +102,26 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 
 def load_tokenizer(path: str):
-    tokenizers = require("tokenizers", "tokenizer", "tokenize-data")
-    file = Path(path) / "tokenizer.json" if Path(path).is_dir() else Path(path)
-    if not file.exists():
-        raise FileNotFoundError(f"tokenize-data: no tokenizer.json at {file}")
-    return tokenizers.Tokenizer.from_file(str(file))
+    """The tokenizer (one loader for every stage: `jaforge.tokenizer.load_hf`)."""
+    return load_hf(path)
+
+
+def bos_convention(cfg: TokenizeDataConfig, tokenizer: Any) -> Optional[int]:
+    """The BOS id to put at every document start, or None (see `add_bos`)."""
+    add = cfg.add_bos
+    if add is None:
+        config = Path(cfg.tokenizer) / "tokenizer_config.json"
+        add = bool(json.loads(config.read_text("utf-8")).get("add_bos_token", False)) \
+            if config.exists() else tokenizer.post_processor is not None
+    if not add:
+        return None
+    bos = tokenizer.token_to_id("<s>")
+    if bos is None:
+        raise ConfigError("'add_bos': the tokenizer has no <s> token to start documents with")
+    return bos
 
 
 def _documents(path: Path, cfg: TokenizeDataConfig):
-    from jaforge.corpus.config import InputConfig
-    from jaforge.corpus.readers import read_documents
-    from jaforge.corpus.skips import SkipLog
-
     reader_cfg = InputConfig(text_field=cfg.text_field, id_field=cfg.id_field, metadata_fields=[])
     yield from read_documents(path, reader_cfg, SkipLog())
 
@@ -110,17 +131,21 @@ def encode_file(job: tuple[int, str, str, TokenizeDataConfig]) -> dict:
     index, path, work, cfg = job
     tokenizer = load_tokenizer(cfg.tokenizer)
     eos = tokenizer.token_to_id(cfg.eos_token)
+    head = [] if (bos := bos_convention(cfg, tokenizer)) is None else [bos]
     dtype = token_dtype(tokenizer.get_vocab_size())
     parts = {s: ([], []) for s in SPLITS}  # split → (token arrays, document lengths)
+    chars = {s: 0 for s in SPLITS}
     batch: list = []
 
     def flush():
         encodings = tokenizer.encode_batch([d.text for d in batch], add_special_tokens=False)
         for doc, enc in zip(batch, encodings):
-            ids = enc.ids + ([eos] if eos is not None else [])
-            tokens, lengths = parts["val" if is_validation(doc.id, cfg.seed, cfg.val_fraction) else "train"]
+            ids = head + enc.ids + ([eos] if eos is not None else [])
+            split = "val" if is_validation(doc.id, cfg.seed, cfg.val_fraction) else "train"
+            tokens, lengths = parts[split]
             tokens.append(np.asarray(ids, dtype=dtype))
             lengths.append(len(ids))
+            chars[split] += len(doc.text)
         batch.clear()
 
     for doc in _documents(Path(path), cfg):
@@ -133,6 +158,7 @@ def encode_file(job: tuple[int, str, str, TokenizeDataConfig]) -> dict:
         flat = np.concatenate(tokens) if tokens else np.zeros(0, dtype=dtype)
         np.save(Path(work) / f"{index}.{split}.tokens.npy", flat)
         np.save(Path(work) / f"{index}.{split}.lengths.npy", np.asarray(lengths, dtype=np.int64))
+    write_json(Path(work) / f"{index}.chars.json", chars, indent=None)
     return {s: (len(parts[s][1]), int(sum(parts[s][1]))) for s in SPLITS}
 
 
@@ -142,8 +168,6 @@ def _encode_all(files: list[Path], work: Path, cfg: TokenizeDataConfig) -> None:
         for job in jobs:
             encode_file(job)
         return
-    import multiprocessing
-
     # fork is safe: the parent has only loaded the tokenizer, never started its thread pool
     with multiprocessing.get_context("fork").Pool(min(cfg.workers, len(files))) as pool:
         for _ in pool.imap_unordered(encode_file, jobs):
@@ -163,32 +187,39 @@ def _concatenate(n_files: int, work: Path, out: Path, split: str) -> dict:
     np.save(tmp_idx, offsets)
     tmp_bin.replace(out / f"{split}.bin")
     tmp_idx.replace(out / f"{split}.idx.npy")
-    return {"documents": len(offsets) - 1, "tokens": int(offsets[-1])}
+    chars = sum(json.loads((work / f"{i}.chars.json").read_text("utf-8"))[split] for i in range(n_files))
+    return {"documents": len(offsets) - 1, "tokens": int(offsets[-1]), "chars": chars}
 
 
-def run(cfg: TokenizeDataConfig) -> dict:
-    """Tokenize every input document; returns the meta.json contents."""
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "meta.json").unlink(missing_ok=True)
-    save_config(cfg, out / "config.yaml")
+def run(cfg: TokenizeDataConfig) -> StageResult:
+    """Tokenize every input document into token shards."""
     tokenizer = load_tokenizer(cfg.tokenizer)
     eos = tokenizer.token_to_id(cfg.eos_token)
     if eos is None:
-        raise ValueError(f"tokenize-data: the tokenizer has no EOS token '{cfg.eos_token}'")
+        raise ConfigError(f"'eos_token': the tokenizer has no token '{cfg.eos_token}'")
+    bos = bos_convention(cfg, tokenizer)
     files = input_files(cfg.input)
-    work = out / f".work-{os.getpid()}"
-    work.mkdir(exist_ok=True)
-    try:
-        _encode_all(files, work, cfg)
-        splits = {s: _concatenate(len(files), work, out, s) for s in SPLITS}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    vocab_size = tokenizer.get_vocab_size()
-    meta = {"vocab_size": vocab_size, "dtype": token_dtype(vocab_size).name, "eos_id": eos,
-            "tokenizer": str(Path(cfg.tokenizer).resolve()), "seed": cfg.seed,
-            "val_fraction": cfg.val_fraction, "splits": splits, "files": [str(f) for f in files]}
-    tmp = out / ".meta.json.tmp"
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(out / "meta.json")
-    return meta
+    with open_run(cfg.output_dir, "tokenize-data", cfg) as out:
+        (out / "meta.json").unlink(missing_ok=True)
+        work = out / f".work-{os.getpid()}"
+        work.mkdir(exist_ok=True)
+        try:
+            _encode_all(files, work, cfg)
+            splits = {s: _concatenate(len(files), work, out, s) for s in SPLITS}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        vocab_size = tokenizer.get_vocab_size()
+        meta = {"vocab_size": vocab_size, "dtype": token_dtype(vocab_size).name, "eos_id": eos,
+                "bos_id": bos, "bos": bos is not None,
+                "tokenizer": str(Path(cfg.tokenizer).resolve()), "seed": cfg.seed,
+                "val_fraction": cfg.val_fraction, "splits": splits, "files": [str(f) for f in files]}
+        write_json(out / "meta.json", meta)
+    metrics = {"vocab_size": vocab_size, "bos": meta["bos"],
+               **{f"{s}_{k}": v for s, counts in splits.items() for k, v in counts.items()}}
+    lines = ["| split | documents | tokens | characters | chars/token |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {s} | {c['documents']:,} | {c['tokens']:,} | {c['chars']:,} | "
+              f"{c['chars'] / max(c['tokens'], 1):.3f} |" for s, c in splits.items()]
+    summary = (f"{len(files)} shards → {out} (vocabulary {vocab_size}, "
+               f"{'BOS + ' if meta['bos'] else ''}text + EOS per document)\n\n" + "\n".join(lines) + "\n")
+    return StageResult("tokenize-data", str(out), {"tokens": str(out), "meta": str(out / "meta.json")},
+                       metrics, summary)
