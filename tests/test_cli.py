@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 from jaforge.cli import main, parse_overrides
 
@@ -10,7 +11,7 @@ from conftest import REPO
 def test_help_lists_stages(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "corpus" in out and "lifecycle" in out
+    assert "corpus" in out and "run" in out and "generate" in out
 
 
 def test_stage_help_lists_keys(capsys):
@@ -30,33 +31,42 @@ def test_parse_overrides_forms():
 
 
 def test_main_job_runs_on_the_embedded_data(tmp_path):
-    """The README's main job (the lifecycle on the embedded data) runs every stage end to end."""
+    """The README's main job (the lifecycle pipeline on the embedded data) runs every stage end to
+    end, writes its report, and a second run skips every stage in seconds."""
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "jaforge.cli", "lifecycle", "--config", "recipes/lifecycle-tiny.yaml",
-         "--dir", str(run_dir), "--corpus.executor.progress", "false",
-         "--pretrain.trainer.max_steps", "20", "--pretrain.trainer.eval_every", "10",
-         "--pretrain.trainer.progress", "false", "--sample_tokens", "4",
-         "--eval.limit", "6", "--eval.tasks", "[jnli,jsquad]", "--eval.generation.max_new_tokens", "4",
-         "--sft.trainer.max_steps", "3", "--sft.trainer.progress", "false", "--sft.eval.generations", "1",
-         "--sft.eval.max_new_tokens", "4"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "jaforge.cli", "run", "recipes/lifecycle-tiny.yaml",
+               "--output_dir", str(run_dir), "--stages.corpus.executor.progress", "false",
+               "--stages.pretrain.trainer.max_steps", "20", "--stages.pretrain.trainer.eval_every", "10",
+               "--stages.pretrain.trainer.progress", "false", "--stages.samples.generation.max_new_tokens", "4",
+               "--stages.eval.limit", "6", "--stages.eval.tasks", "[jnli,jsquad]",
+               "--stages.eval.generation.max_new_tokens", "4", "--stages.sft.trainer.max_steps", "3",
+               "--stages.sft.trainer.progress", "false", "--stages.sft.eval.generations", "1",
+               "--stages.sft.eval.max_new_tokens", "4", "--stages.sft_samples.generation.max_new_tokens", "4"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "outputs:" in result.stdout and "| near_dedup |" in result.stdout
+    assert "outputs:" in result.stdout and "| near_dedup |" in result.stdout and "report:" in result.stdout
     stats = json.loads((run_dir / "corpus" / "stats.json").read_text())
     assert stats["steps"]["pii"]["docs_out"] > 250
     assert sum(stats["pii_masked"].values()) > 0
     assert (run_dir / "tokenizer" / "tokenizer.json").exists()
     meta = json.loads((run_dir / "tokens" / "meta.json").read_text())
-    assert meta["splits"]["train"]["tokens"] > 100_000
+    assert meta["splits"]["train"]["tokens"] > 100_000 and meta["bos"] is True
     metrics = [json.loads(line) for line in (run_dir / "pretrain" / "metrics.jsonl").open()]
     losses = [m["loss"] for m in metrics if "loss" in m]
     assert len(losses) >= 20 and losses[-1] < losses[0]
-    assert (run_dir / "hf" / "config.json").exists() and (run_dir / "hf" / "tokenizer.json").exists()
-    samples = json.loads((run_dir / "samples.json").read_text())
-    assert all(text.startswith(prompt) for prompt, text in samples.items())
+    export = run_dir / "export"
+    assert {"config.json", "tokenizer.json", "generation_config.json", "README.md"} <= {p.name for p in export.iterdir()}
+    samples = [json.loads(line) for line in (run_dir / "samples" / "generations.jsonl").open()]
+    assert [s["prompt"] for s in samples] == ["日本の", "今日は", "この町では"]
     scores = json.loads((run_dir / "eval" / "results.json").read_text())
     assert {"jnli", "jsquad"} <= set(json.dumps(scores).replace('"', " ").split())
+    assert "| jnli |" in (export / "README.md").read_text()  # the card's evaluation table
     sft = json.loads((run_dir / "sft" / "results.json").read_text())
     assert sft["before"] and sft["after"]
     assert (run_dir / "sft" / "adapter" / "adapter_config.json").exists()
+    assert (run_dir / "sft_samples" / "generations.jsonl").exists()
+    assert "<img" in (run_dir / "report.html").read_text(encoding="utf-8")
+    start = time.perf_counter()
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and time.perf_counter() - start < 15, again.stderr[-2000:]
+    assert again.stdout.count("(skipped: finished earlier") == 9
