@@ -59,6 +59,17 @@ def test_japanese_leaderboard_runs_all_eight_and_reports_the_mean(tiny_models, t
     assert "| **japanese_leaderboard** |" in result.markdown()
 
 
+def test_a_budget_without_room_for_the_prompt_is_halved_once(tiny_models, caplog):
+    from jaforge.eval.config import GenerationConfig
+    from jaforge.eval.runner import capped_generation
+
+    backend = load_backend(tiny_models[0])  # window 256
+    assert capped_generation(backend, GenerationConfig(max_new_tokens=200)).max_new_tokens == 200  # as lm-eval
+    with caplog.at_level("WARNING"):
+        assert capped_generation(backend, GenerationConfig(max_new_tokens=256)).max_new_tokens == 128
+    assert "capped at 128" in caplog.text
+
+
 def test_pretrain_output_dir_finds_model_and_tokenizer(tiny_models, tmp_path):
     _, jf_dir = tiny_models
     pretrain = tmp_path / "pretrain"

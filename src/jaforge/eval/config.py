@@ -74,7 +74,8 @@ class EvalConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype: auto = float32 on CPU, bfloat16 on CUDA (float16 where bf16 is missing)."""
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=256))
-    """Decoding of generation tasks (greedy, lm-eval's 256 new tokens by default, capped at half
-    the model's window); the template's stop strings are added."""
+    """Decoding of generation tasks (greedy, lm-eval's 256 new tokens by default; a budget that
+    leaves no room for the prompt is cut to half the model's window); the template's stop strings
+    are added."""
     output_dir: str = "runs/eval"
     """Where results.json, samples.jsonl, results.md, result.json and config.yaml are written."""

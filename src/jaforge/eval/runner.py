@@ -175,7 +175,7 @@ def evaluate_choice_task(backend: Backend, prepared: PreparedTask, prompts: list
 def evaluate_generation_task(backend: Backend, prepared: PreparedTask, prompts: list[Prompt],
                              template: str, generation: GenerationConfig,
                              batch_size: int) -> tuple[dict, list[dict]]:
-    cfg = task_generation(backend, generation, template_of(template, prepared.task.name).stop)
+    cfg = task_generation(generation, template_of(template, prepared.task.name).stop)
     outputs = generate(backend, [p.context for p in prompts], cfg, batch_size)
     samples, names = [], {}
     for p, text in zip(prompts, outputs):
@@ -190,22 +190,27 @@ def evaluate_generation_task(backend: Backend, prepared: PreparedTask, prompts: 
     return metrics, samples
 
 
-def task_generation(backend: Backend, generation: GenerationConfig, stops: Sequence[str]) -> GenerationConfig:
-    """The decoding of one task: the template's stop strings added, the token budget capped at
-    half the model's window (lm-eval would refuse a budget that leaves no room for the prompt)."""
-    budget = min(generation.max_new_tokens, backend.max_length // 2)
-    if budget < generation.max_new_tokens:
+def capped_generation(backend: Backend, generation: GenerationConfig) -> GenerationConfig:
+    """A token budget that leaves no room for the prompt (lm-eval refuses it) capped at half the
+    model's window, said once per run; any other budget is kept, as lm-eval keeps it."""
+    budget = generation.max_new_tokens
+    if budget >= backend.max_length:
+        budget = backend.max_length // 2
         log.warning("generation.max_new_tokens %d capped at %d, half the model's window",
                     generation.max_new_tokens, budget)
-    return replace(generation, max_new_tokens=budget, stop=list(dict.fromkeys([*generation.stop, *stops])))
+    return replace(generation, max_new_tokens=budget)
+
+
+def task_generation(generation: GenerationConfig, stops: Sequence[str]) -> GenerationConfig:
+    """The decoding of one task: the template's stop strings added."""
+    return replace(generation, stop=list(dict.fromkeys([*generation.stop, *stops])))
 
 
 def evaluate_prepared(backend: Backend, prepared: PreparedTask, template: str, seed: int,
                       stratified: bool, generation: GenerationConfig, batch_size: int) -> TaskResult:
     task, start, breakdown = prepared.task, time.perf_counter(), {}
     if task.kind == "safety":
-        cfg = task_generation(backend, generation, ())
-        metrics, samples, breakdown = evaluate_safety(backend, prepared.docs, cfg, batch_size)
+        metrics, samples, breakdown = evaluate_safety(backend, prepared.docs, generation, batch_size)
     else:
         prompts = build_prompts(prepared.docs, prepared.pool, template_of(template, task.name), prepared.shots,
                                 seed, stratified and bool(task.label_names),
@@ -227,10 +232,10 @@ def evaluate_tasks(backend: Backend, task_names: Sequence[str], shots: Optional[
     """Score `task_names` (tasks or groups) on `backend`: metrics and per-example samples."""
     prepared = prepare_tasks(task_names, shots, template, data_dir, split, limit)
     report = EvalReport(model_name, template, shots)
+    generation = capped_generation(backend, generation or GenerationConfig(max_new_tokens=256))
     for item in prepared:
         report.tasks[item.task.name] = evaluate_prepared(backend, item, template, seed, stratified,
-                                                         generation or GenerationConfig(max_new_tokens=256),
-                                                         batch_size)
+                                                         generation, batch_size)
     return with_group_scores(report, task_names)
 
 
@@ -259,9 +264,10 @@ def run(cfg: EvalConfig) -> StageResult:
     with open_run(cfg.output_dir, "eval", cfg, resuming=False) as out:
         backend = load_backend(cfg.model, cfg.device, cfg.tokenizer, cfg.dtype, cfg.max_length)
         report = EvalReport(cfg.model, cfg.template, cfg.shots)
+        generation = capped_generation(backend, cfg.generation)
         for item in prepared:
             report.tasks[item.task.name] = evaluate_prepared(backend, item, cfg.template, cfg.seed,
-                                                             cfg.stratified, cfg.generation, cfg.batch_size)
+                                                             cfg.stratified, generation, cfg.batch_size)
         with_group_scores(report, cfg.tasks)
         result = StageResult("eval", str(out), outputs=write_outputs(report, out),
                              metrics=report.scores(), summary=report.markdown())
