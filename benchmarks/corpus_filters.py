@@ -174,7 +174,7 @@ def write_shards(docs: list[Doc], folder: Path, shards: int) -> None:
 
 def run_executor(folder: Path, shards: int, workers: int) -> set[str]:
     """The corpus stage's executor (local process pool) over the shards; the ids kept."""
-    from jaforge.corpus.config import ExecutorConfig
+    from jaforge.executor import ExecutorConfig
     from jaforge.corpus.executor import run_tasks
 
     run_tasks(partial(filter_shard, folder=str(folder)), list(range(shards)),

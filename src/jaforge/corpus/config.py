@@ -10,12 +10,15 @@ from typing import Annotated, Any, Literal, Optional
 
 from annotated_types import Ge, Le, MinLen
 
+from jaforge.executor import ExecutorConfig
+from jaforge.paths import InputPath
+
 Share = Annotated[float, Ge(0), Le(1)]
 
 
 @dataclass
 class InputConfig:
-    paths: Annotated[list[str], MinLen(1)] = field(default_factory=list)
+    paths: Annotated[list[InputPath], MinLen(1)] = field(default_factory=list)
     """Files, folders or glob patterns to read (at least one)."""
     format: Literal["auto", "jsonl", "parquet", "txt", "html", "warc"] = "auto"
     """Reader to use; `auto` picks one from each file's extension."""
@@ -125,17 +128,6 @@ class OutputConfig:
     """Shard format; every shard has the columns id, text, source, metadata (a JSON string)."""
     write_rejects: bool = False
     """Also write dropped documents with their step and reason to `rejects/` (PII masked)."""
-
-
-@dataclass
-class ExecutorConfig:
-    kind: Literal["local", "ray"] = "local"
-    """`local`: a process pool on this machine; `ray`: tasks on a Ray cluster."""
-    workers: Annotated[int, Ge(1)] = 1
-    """Processes (local) or concurrent tasks (ray)."""
-    ray_address: Optional[str] = None
-    """Ray cluster address (`auto` for a running cluster); None starts a local one."""
-    progress: bool = True
 
 
 @dataclass
