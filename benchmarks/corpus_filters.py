@@ -139,7 +139,7 @@ def hojichar_kept(compose: Any, docs: list[Doc]) -> dict[str, str | None]:
 
 def jaforge_kept(rules: list[Any], docs: list[Doc]) -> dict[str, str | None]:
     """id → None if kept, else the jaforge rule that dropped it (the corpus stage's apply_steps)."""
-    from jaforge.corpus.document import Document
+    from jaforge.io.document import Document
     from jaforge.corpus.pipeline import apply_steps
     from jaforge.corpus.stats import CorpusStats
 

@@ -4,7 +4,6 @@ a crashing task does not take the others down; errors come back unchanged."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 

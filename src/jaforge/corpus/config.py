@@ -8,34 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional
 
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le
 
 from jaforge.executor import ExecutorConfig
-from jaforge.paths import InputPath
+from jaforge.io.readers import InputConfig
 
 Share = Annotated[float, Ge(0), Le(1)]
-
-
-@dataclass
-class InputConfig:
-    paths: Annotated[list[InputPath], MinLen(1)] = field(default_factory=list)
-    """Files, folders or glob patterns to read (at least one)."""
-    format: Literal["auto", "jsonl", "parquet", "txt", "html", "warc"] = "auto"
-    """Reader to use; `auto` picks one from each file's extension."""
-    text_field: str = "text"
-    """Field (JSONL/Parquet) holding the document text."""
-    id_field: str = "id"
-    """Field holding the document id; missing ids become `<file stem>-<line>`."""
-    metadata_fields: Optional[list[str]] = None
-    """Fields passed through as metadata; None passes every field but text and id."""
-    max_doc_chars: Annotated[int, Ge(1)] = 5_000_000
-    """Documents longer than this are skipped (reason `too_large`) instead of processed."""
-    extract_main_text: bool = True
-    """HTML/WARC: keep only the main text (trafilatura) rather than every text node."""
-    task_bytes: Annotated[int, Ge(1_000)] = 8_000_000
-    """A JSONL or Parquet file larger than this is split into equal parts of at most about this
-    many bytes (at line or row-group boundaries), each one task: workers share one big file. The
-    split depends only on the files, never on the number of workers."""
 
 
 @dataclass

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from jaforge.corpus.config import InputConfig
-from jaforge.corpus.readers import FORMAT_BY_SUFFIX, detect_format
+from jaforge.io.readers import InputConfig
+from jaforge.io.readers import FORMAT_BY_SUFFIX, detect_format
 from jaforge.errors import ConfigError, input_errors
 from jaforge.extras import require
 

@@ -35,7 +35,7 @@ from annotated_types import Ge, Le
 
 import numpy as np
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules.base import PRESETS, Rule, register_rule
 from jaforge.corpus.rules.wordlists import shipped_data_path
 from jaforge.corpus.rules.hojichar_text import (WordIndex, char_repetition_ratio, doc_alphabet,

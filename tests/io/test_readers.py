@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from jaforge.corpus.config import InputConfig
-from jaforge.corpus.readers import detect_format, read_documents
-from jaforge.corpus.skips import SkipLog
+from jaforge.io.readers import InputConfig, detect_format, read_documents
+from jaforge.io.skips import SkipLog
 from jaforge.corpus.tasks import byte_range_tasks, plan_tasks
 from jaforge.errors import InputError
 
