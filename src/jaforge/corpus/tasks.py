@@ -48,11 +48,6 @@ class Task:
     def from_dict(cls, data: dict[str, Any]) -> "Task":
         return cls(**{**data, "files": tuple(data["files"])})
 
-    def describe(self) -> str:
-        if self.unit == "file":
-            return ", ".join(self.files)
-        return f"{self.files[0]} ({self.unit} {self.start}–{self.stop})"
-
 
 def input_files(cfg: InputConfig) -> list[str]:
     """Every input file, in the order of `input.paths`, each pattern's matches sorted."""
