@@ -35,7 +35,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus_filters import debian, machine, read_jsonl, sample  # noqa: E402

@@ -1,6 +1,5 @@
 import json
 import random
-import re
 from collections import Counter
 from pathlib import Path
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Le
+from annotated_types import Ge
 from urllib.parse import urlsplit
 
 from jaforge.corpus import textstats as ts
