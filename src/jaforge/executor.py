@@ -22,7 +22,6 @@ with `keep_going=True` each failure is an outcome with its error text and the ot
 
 from __future__ import annotations
 
-import copyreg
 import multiprocessing
 import os
 import signal
@@ -34,7 +33,6 @@ from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Option
 
 from annotated_types import Ge
 
-from jaforge.errors import InputError
 from jaforge.extras import require
 
 
@@ -63,22 +61,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _rebuild_error(cls: type, message: str, attrs: dict[str, Any]) -> BaseException:
-    err = cls.__new__(cls)
-    Exception.__init__(err, message)
-    err.__dict__.update(attrs)
-    return err
-
-
-def _reduce_error(err: BaseException):
-    return _rebuild_error, (type(err), str(err), dict(err.__dict__))
-
-
-# InputError(path, message, line) cannot be rebuilt from its args alone: teach pickle (and Ray's
-# cloudpickle) to carry it from a worker back unchanged.
-copyreg.pickle(InputError, _reduce_error)
 
 
 def _error_text(err: BaseException) -> str:
