@@ -56,9 +56,9 @@ class Stage:
         result = self.load_module().run(cfg)
         return result if isinstance(result, StageResult) else _as_stage_result(self.name, cfg, result)
 
-    def estimate(self, cfg: Any) -> dict[str, Any]:
+    def estimate(self, cfg: Any, gpus: int = 1) -> dict[str, Any]:
         estimate = getattr(self.load_module(), "estimate", None)
-        return estimate(cfg) if estimate is not None else {}
+        return estimate(cfg, gpus) if estimate is not None else {}
 
 
 def _as_stage_result(name: str, cfg: Any, result: Any) -> StageResult:

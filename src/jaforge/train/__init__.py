@@ -11,6 +11,7 @@ needs torch (`pip install 'jaforge[train]'`).
 from __future__ import annotations
 
 from jaforge.train.config import PretrainConfig
+from jaforge.train.plan import estimate
 from jaforge.train.trainer import run
 
-__all__ = ["PretrainConfig", "run"]
+__all__ = ["PretrainConfig", "run", "estimate"]
