@@ -107,7 +107,32 @@ RANGES = [  # (stage, key, bad value, what the message says)
     ("export", "generation.top_p", "1.5", "<= 1"),
     ("generate", "limit", "0", ">= 1"),
     ("catalog", "max_params", "-1", "> 0"),
-    ("tokenizer", "trainer.algorithm", "wordpiece", "not one of"),
+    ("corpus", "executor.workers", "-4", ">= 1"),
+    ("corpus", "input.max_doc_chars", "-1", ">= 1"),
+    ("corpus", "dedup.bands", "0", ">= 1"),
+    ("corpus", "dedup.ngram", "0", ">= 1"),
+    ("corpus", "dedup.ngram", "-3", ">= 1"),
+    ("corpus", "output.format", "csv", "not one of"),
+    ("tokenize-data", "val_fraction", "1.5", "< 1"),
+    ("tokenize-data", "workers", "0", ">= 1"),
+    ("pretrain", "trainer.batch_size", "0", ">= 1"),
+    ("pretrain", "trainer.micro_batch_size", "0", ">= 1"),
+    ("pretrain", "data.seq_len", "0", ">= 1"),
+    ("pretrain", "trainer.max_steps", "0", ">= 1"),
+    ("pretrain", "trainer.max_steps", "-5", ">= 1"),
+    ("pretrain", "model.n_head", "0", ">= 1"),
+    ("pretrain", "optim.lr", "0", "> 0"),
+    ("pretrain", "schedule.warmup_steps", "-1", ">= 0"),
+    ("pretrain", "trainer.checkpoint_every", "-1", ">= 0"),
+    ("pretrain", "trainer.device", "tpu", "device|cuda"),
+    ("sft", "data.seq_len", "0", ">= 2"),
+    ("sft", "trainer.batch_size", "0", ">= 1"),
+    ("sft", "method", "qlora", "not one of"),
+    ("eval", "shots", "-1", ">= 0"),
+    ("eval", "limit", "-1", ">= 1"),
+    ("eval", "limit", "0", ">= 1"),
+    ("explore", "executor.workers", "0", ">= 1"),
+    ("cycleqd", "executor.threads", "0", ">= 1"),
     ("tokenizer", "trainer.vocab_size", "many", "expected int"),
     ("tokenizer", "trainer.character_coverage", ".nan", "expected float|finite"),
     ("export", "dtype", "fp8", "not one of"),
@@ -116,7 +141,7 @@ RANGES = [  # (stage, key, bad value, what the message says)
 
 def range_cases() -> list[Case]:
     return [Case(f"{stage}-{key}={value}", [stage, f"--{key}", value],
-                 rf"'{key.split('.')[0]}[^']*'.*({what})", (2,)) for stage, key, value, what in RANGES]
+                 rf"{re.escape(key.split('.')[-1])}.*({what})", (2,)) for stage, key, value, what in RANGES]
 
 
 # ------------------------------------------------------------------------------- input files
@@ -229,7 +254,99 @@ def pipeline_cases() -> list[Case]:
     ]
 
 
-CASES = config_cases() + range_cases() + tokenizer_cases() + model_file_cases() + pipeline_cases()
+def corpus_cases() -> list[Case]:
+    good = json.dumps({"id": "a", "text": "日本語の文章です。" * 30}, ensure_ascii=False) + "\n"
+    run = ["corpus", "--input.paths", "[{tmp}/in]", "--output_dir", "{tmp}/out", "--executor.progress", "false"]
+    return [
+        Case("corpus-no-inputs", ["corpus", "--output_dir", "{tmp}/out"], r"'input\.paths'.*at least 1 item", (2,)),
+        Case("corpus-missing-input", run[:2] + ["[{tmp}/nowhere.jsonl]"] + run[3:],
+             r"input not found.*'input\.paths\[0\]'"),
+        Case("corpus-utf16-jsonl", run, r"in/t\.jsonl: no record could be read", (1,),
+             files(**{"in__t.jsonl": (good * 3).encode("utf-16")}), keep=["in"]),
+        Case("corpus-gzip-bytes-in-jsonl", run, r"in/t\.jsonl: no record could be read", (1,),
+             files(**{"in__t.jsonl": gzip.compress((good * 3).encode())}), keep=["in"]),
+        Case("corpus-truncated-gz", run, r"in/t\.jsonl\.gz", (1,),
+             files(**{"in__t.jsonl.gz": gzip.compress((good * 200).encode())[:300]}), keep=["in"]),
+        Case("corpus-fake-zst", run, r"in/t\.jsonl\.zst", (1,),
+             files(**{"in__t.jsonl.zst": good.encode()}), keep=["in"]),
+        Case("corpus-parquet-without-text", run, r"t\.parquet.*'text'", (1,),
+             setup=lambda tmp: (tmp / "in").mkdir() or _parquet_without_text(tmp / "in"), keep=["in"]),
+        Case("corpus-unknown-rule", ["corpus", "--input.paths", f"[{DATA}/ja/clean/news.jsonl]",
+                                     "--quality.rules", "[{name: no_such_rule}]", "--output_dir", "{tmp}/out"],
+             r"unknown (rule|filter) 'no_such_rule'", (2,)),
+        Case("corpus-bad-rule-parameter", ["corpus", "--input.paths", f"[{DATA}/ja/clean/news.jsonl]",
+                                           "--quality.params", "{min_length: {min_chars: -5}}",
+                                           "--output_dir", "{tmp}/out"], r"min_chars", (2,)),
+        Case("corpus-unknown-preset", ["corpus", "--input.paths", f"[{DATA}/ja/clean/news.jsonl]",
+                                       "--quality.preset", "ja_wbe", "--output_dir", "{tmp}/out"],
+             r"ja_wbe.*did you mean 'ja_web'", (2,)),
+    ]
+
+
+def training_cases() -> list[Case]:
+    tokens = "{tmp}/tokens"
+    return [
+        Case("pretrain-missing-token-data", ["pretrain", "--data.datasets", "[{name: ja, path: {tmp}/none}]",
+                                             "--output_dir", "{tmp}/run"], r"none/meta\.json: not found"),
+        Case("pretrain-token-dir-without-meta", ["pretrain", "--data.datasets", f"[{{name: ja, path: {tokens}}}]",
+                                                 "--output_dir", "{tmp}/run", "--trainer.progress", "false"],
+             r"tokens.*meta\.json", setup=lambda tmp: (tmp / "tokens").mkdir()),
+        Case("pretrain-truncated-init-from", ["pretrain", "--trainer.init_from", "{tmp}/m", "--data.datasets",
+                                              "[{name: ja, path: {tmp}/none}]", "--output_dir", "{tmp}/run"],
+             r"m/model\.safetensors|none", setup=_truncated_model, keep=["m"]),
+        Case("pretrain-micro-batch-not-dividing", ["pretrain", "--trainer.batch_size", "10",
+                                                    "--trainer.micro_batch_size", "4",
+                                                    "--data.datasets", "[{name: ja, path: {tmp}/none}]",
+                                                    "--output_dir", "{tmp}/run"], r"batch|none"),
+        Case("sft-missing-source", ["sft", "--model", "{tmp}/m", "--data.sources",
+                                    "[{name: a, path: {tmp}/none.jsonl, format: dolly_ja}]",
+                                    "--output_dir", "{tmp}/run"], r"none\.jsonl|m/model\.safetensors", setup=_truncated_model),
+        Case("sft-truncated-base-model", ["sft", "--model", "{tmp}/m", "--tokenizer", "{tmp}/m",
+                                          "--output_dir", "{tmp}/run"], r"m/(model\.safetensors|tokenizer)",
+             setup=_truncated_model, keep=["m"]),
+        Case("sft-merge-not-a-run", ["sft-merge", "--run_dir", "{tmp}/empty", "--output_dir", "{tmp}/out"],
+             r"empty", setup=lambda tmp: (tmp / "empty").mkdir()),
+        Case("eval-truncated-weights", ["eval", "--model", "{tmp}/m", "--tokenizer", "{tmp}/m",
+                                        "--output_dir", "{tmp}/out"], r"m/(model\.safetensors|tokenizer)",
+             setup=_truncated_model, keep=["m"]),
+        Case("eval-unknown-task", ["eval", "--model", "{tmp}/m", "--tasks", "[jnil]"], r"jnil.*did you mean 'jnli'",
+             (2,), setup=_truncated_model),
+        Case("eval-missing-data-dir", ["eval", "--model", "{tmp}/m", "--data_dir", "{tmp}/jglue",
+                                       "--output_dir", "{tmp}/out"], r"jglue", setup=_truncated_model),
+        Case("explore-missing-base-config", ["explore", "--base_config", "{tmp}/none.yaml",
+                                             "--output_dir", "{tmp}/out"], r"none\.yaml"),
+    ]
+
+
+def merge_cases() -> list[Case]:
+    recipe = "models:\n  - model: {tmp}/a\n  - model: {tmp}/b\nmerge_method: {method}\ndtype: float32\n"
+    return [
+        Case("merge-unknown-method", ["merge", "--config", "{tmp}/m.yaml"], r"merge_method.*tiez|tiez.*did you mean",
+             (2,), lambda tmp: (write(tmp / "m.yaml", recipe.format(tmp=tmp, method="tiez")),
+                                _truncated_hf(tmp / "a"), _truncated_hf(tmp / "b"))),
+        Case("merge-yaml-unknown-key", ["merge", "--config", "{tmp}/m.yaml"], r"'modles'|unknown key", (2,),
+             lambda tmp: write(tmp / "m.yaml", recipe.format(tmp=tmp, method="linear").replace("models:", "modles:"))),
+        Case("merge-missing-model", ["merge", "--config", "{tmp}/m.yaml", "--output_dir", "{tmp}/out"],
+             r"/a: is not a model directory",
+             setup=lambda tmp: write(tmp / "m.yaml", recipe.format(tmp=tmp, method="linear"))),
+        Case("merge-truncated-shard", ["merge", "--config", "{tmp}/m.yaml", "--output_dir", "{tmp}/out"],
+             r"a/model\.safetensors: is truncated",
+             setup=lambda tmp: (write(tmp / "m.yaml", recipe.format(tmp=tmp, method="linear")),
+                                _truncated_hf(tmp / "a"), _truncated_hf(tmp / "b")), keep=["a"]),
+        Case("chat-vector-missing", ["merge-chat-vector", "--output_dir", "{tmp}/out"],
+             r"runs/continual/hf: is not a model directory", (1, 2)),
+    ]
+
+
+def _truncated_hf(directory: Path) -> None:
+    write(directory / "config.json", json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+                                                  "vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 1,
+                                                  "num_attention_heads": 2, "intermediate_size": 32}))
+    write(directory / "model.safetensors", b'\x40\x00\x00\x00\x00\x00\x00\x00{"model.embed')
+
+
+CASES = (config_cases() + range_cases() + tokenizer_cases() + model_file_cases() + pipeline_cases()
+         + corpus_cases() + training_cases() + merge_cases())
 
 
 def test_there_are_enough_cases():

@@ -92,11 +92,19 @@ def check_slice(where: str, out: OutputSlice, base: Optional[str], method: Merge
     return lengths.pop()
 
 
-def plan_merge(cfg: MergeConfig, models: dict[str, InputModel]) -> MergePlan:
+def merge_method(cfg: MergeConfig) -> MergeMethod:
+    """The configured method; an unknown or unimplemented one is a config error naming the key."""
     if cfg.merge_method in NOT_IMPLEMENTED:
         raise ConfigError(f"'merge_method': {cfg.merge_method} is a mergekit method that jaforge does not "
                           f"implement; known: {', '.join(METHODS.names())}")
-    method = METHODS.get(cfg.merge_method)
+    try:
+        return METHODS.get(cfg.merge_method)
+    except KeyError as err:
+        raise ConfigError(f"'merge_method': {err}") from None
+
+
+def plan_merge(cfg: MergeConfig, models: dict[str, InputModel]) -> MergePlan:
+    method = merge_method(cfg)
     if bool(cfg.models) == bool(cfg.slices):
         raise ConfigError("give exactly one of 'models' and 'slices'")
     slices = as_slices(cfg, models)

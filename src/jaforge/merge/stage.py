@@ -25,7 +25,7 @@ from jaforge.merge.engine import MergeStats, execute, parse_dtype
 from jaforge.merge.methods import MaskFn
 from jaforge.merge.models import InputModel
 from jaforge.merge.output import check_output_dir, copy_tokenizer_files, remove_stale_weights, write_hf_config
-from jaforge.merge.plan import MergePlan, plan_merge
+from jaforge.merge.plan import MergePlan, merge_method, plan_merge
 from jaforge.merge.tensors import shard_names
 from jaforge.merge.vocab import VocabularyPlan, check_vocabularies, plan_vocabulary
 from jaforge.rundir import open_run
@@ -75,6 +75,7 @@ def run(cfg: MergeConfig) -> StageResult:
 def merge(cfg: MergeConfig, masks: Optional[Callable[[str], MaskFn]] = None) -> StageResult:
     """`run`, with DARE's masks replaceable (tensor name → mask function) for parity checks."""
     validate(cfg)
+    merge_method(cfg)  # before any model file is read
     dtype, out_dtype = parse_dtype(cfg.dtype, "dtype"), parse_dtype(cfg.out_dtype, "out_dtype")
     started = time.perf_counter()
     plan, models, vocabulary, compared = prepare(cfg)

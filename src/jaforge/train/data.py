@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 
+from jaforge.errors import InputError
+
 from jaforge.train.config import DataConfig, MixturePhase
 
 
@@ -32,7 +34,7 @@ class TokenShard:
         self.directory = Path(directory)
         meta_path = self.directory / "meta.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"{self.directory}: no meta.json; run `jaforge tokenize-data` first")
+            raise InputError(meta_path, "not found: not a token-shard directory (run `jaforge tokenize-data` first)")
         self.meta = json.loads(meta_path.read_text("utf-8"))
         self.split = split
         count = self.meta["splits"][split]["tokens"]
