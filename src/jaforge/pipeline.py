@@ -29,7 +29,9 @@ import hashlib
 import json
 import logging
 import re
+import resource
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,6 +250,14 @@ def stage_config(planned: PlannedStage, results: dict[str, StageResult], recipe:
     return cfg
 
 
+def peak_rss_mb() -> float:
+    """The largest resident memory of this process (and of finished worker processes) so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024 / 1024  # KiB on Linux, bytes on macOS
+    return round(max(own, children) * scale, 1)
+
+
 def run_stage(planned: PlannedStage, cfg: Any) -> StageResult:
     if planned.status == "rerun":  # another config ran here: start this one from scratch
         log.info("%s: its config or inputs changed; running it again from scratch", planned.name)
@@ -258,6 +268,7 @@ def run_stage(planned: PlannedStage, cfg: Any) -> StageResult:
     start = time.perf_counter()
     result = STAGES.get(planned.stage).run(cfg)
     result.metrics.setdefault("seconds", round(time.perf_counter() - start, 2))
+    result.metrics.setdefault("peak_rss_mb", peak_rss_mb())
     result.write(planned.output_dir / "result.json")
     write_json(planned.output_dir / STATE_FILE, {"key": planned.key, "status": "done",
                                                  "stage": planned.stage})
