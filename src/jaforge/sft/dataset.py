@@ -39,7 +39,8 @@ class SFTData:
 
 
 def template_context(cfg: SFTDataConfig, encoder: TextEncoder) -> TemplateContext:
-    return TemplateContext(encoder.bos, encoder.eos, encoder.directory, cfg.chat_template)
+    """BOS text first exactly when the tokenizer adds BOS to a text (the BOS convention)."""
+    return TemplateContext(encoder.prompt_start, encoder.eos, encoder.directory, cfg.chat_template)
 
 
 def check_contamination(cfg: SFTDataConfig, train: list[SFTExample]) -> tuple[list[SFTExample], dict]:
@@ -117,7 +118,7 @@ def prepare_data(cfg: SFTDataConfig, encoder: TextEncoder, objective: str = "sft
     totals = {key: sum(s[key] for s in report.values()) for key in next(iter(report.values()))}
     return SFTData(rows, held_out, mixture.held_out, {
         "sources": report, "total": totals, "rows": len(rows), "packing": cfg.packing,
-        "seq_len": cfg.seq_len, "template": cfg.template, "loss_on": cfg.loss_on,
+        "seq_len": cfg.seq_len, "template": cfg.template, "loss_on": cfg.loss_on, "bos": encoder.add_bos,
         "held_out": {name: len(v) for name, v in held_out.items()}, "contamination": contamination,
         "row_fill": _fill(rows, cfg.seq_len) if objective != "dpo" else None})
 

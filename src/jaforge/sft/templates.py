@@ -10,7 +10,9 @@
 - `hf_chat`: the tokenizer's own `chat_template` (or one given in the config), via transformers.
 
 Multi-turn conversations repeat the instruction/response blocks. Each response ends with the EOS
-token (as text, which tokenizers turn into the special token) so the model learns to stop.
+token (as text, which tokenizers turn into the special token) so the model learns to stop; the
+BOS token's text comes first when the tokenizer's convention adds BOS (`TemplateContext.bos`).
+`jaforge.sft.chat_templates` writes each layout as a Jinja chat template for the export.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from jaforge.registry import Registry
 from jaforge.sft.data import Message
-from jaforge.sft.mixture import SFTExample
+from jaforge.sft.examples import SFTExample
 
 
 class Segment(NamedTuple):
@@ -107,6 +109,11 @@ def llm_jp(example: SFTExample, ctx: TemplateContext) -> list[Segment]:
     return _instruction_blocks(example, ctx, LLM_JP_PREAMBLE, first_user)
 
 
+def chat_input_content(content: str, given: str) -> str:
+    """hf_chat: a context joins the first user message (chat templates have no field for it)."""
+    return content + "\n\n" + given
+
+
 @TEMPLATES.register("hf_chat")
 def hf_chat(example: SFTExample, ctx: TemplateContext) -> list[Segment]:
     """Render growing prefixes of the conversation: what an assistant turn adds is a response,
@@ -115,7 +122,7 @@ def hf_chat(example: SFTExample, ctx: TemplateContext) -> list[Segment]:
     messages = [{"role": m.role, "content": m.content} for m in example.messages]
     if example.input.strip():
         first = next(i for i, m in enumerate(messages) if m["role"] == "user")
-        messages[first]["content"] += "\n\n" + example.input
+        messages[first]["content"] = chat_input_content(messages[first]["content"], example.input)
     segments, done = [], ""
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
