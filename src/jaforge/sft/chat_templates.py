@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 
+from jaforge.errors import ConfigError
 from jaforge.sft.examples import SFTExample
 from jaforge.sft.templates import (ALPACA_JA_PREAMBLE, ALPACA_JA_PREAMBLE_INPUT, LLM_JP_PREAMBLE,
                                    TemplateContext, chat_input_content)
@@ -70,7 +71,7 @@ def chat_template(name: str, ctx: TemplateContext) -> str:
         return instruction_template(name, ctx)
     if name == "hf_chat":
         return ctx.chat_template or ctx.hf_tokenizer().chat_template
-    raise ValueError(f"template '{name}' has no chat template form; known: "
+    raise ConfigError(f"'data.template': '{name}' has no chat template form; known: "
                      f"{', '.join([*INSTRUCTION_LAYOUTS, 'hf_chat'])}")
 
 

@@ -133,9 +133,9 @@ def draw_epochs(examples: list[SFTExample], ratio: float, epochs: float, rng: ra
 
 def check_source(source: SourceConfig, where: str) -> None:
     if not 0 < source.ratio <= 1:
-        raise ValueError(f"'{where}.ratio': {source.ratio} is not in (0, 1]; use epochs to repeat")
+        raise ConfigError(f"'{where}.ratio': {source.ratio} is not in (0, 1]; use epochs to repeat")
     if source.epochs <= 0:
-        raise ValueError(f"'{where}.epochs': {source.epochs} must be positive")
+        raise ConfigError(f"'{where}.epochs': {source.epochs} must be positive")
 
 
 def build_mixture(sources: list[SourceConfig], eval_fraction: float, eval_max: int, seed: int) -> Mixture:
@@ -143,7 +143,7 @@ def build_mixture(sources: list[SourceConfig], eval_fraction: float, eval_max: i
     epochs, and shuffle all drawn examples together (each step a mixture of the sources)."""
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
-        raise ValueError(f"data.sources: names must be unique, got {names}")
+        raise ConfigError(f"'data.sources': names must be unique, got {names}")
     train, held_out, drawn = [], {}, {}
     for i, source in enumerate(sources):
         check_source(source, f"data.sources[{i}]")

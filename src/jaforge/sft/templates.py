@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
+from jaforge.errors import ConfigError
 from jaforge.registry import Registry
 from jaforge.sft.data import Message
 from jaforge.sft.examples import SFTExample
@@ -54,7 +55,7 @@ class TemplateContext:
             if self.chat_template:
                 self._hf.chat_template = self.chat_template
             if not getattr(self._hf, "chat_template", None):
-                raise ValueError(f"{self.tokenizer_dir}: the tokenizer has no chat_template; set "
+                raise ConfigError(f"'data.template' hf_chat: {self.tokenizer_dir}: the tokenizer has no chat_template; set "
                                  "data.chat_template or choose data.template alpaca_ja / llm_jp")
         return self._hf
 

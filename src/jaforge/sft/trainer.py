@@ -89,10 +89,11 @@ class SFTTask(Task):
         cfg = self.cfg
         if info.distributed:
             raise ConfigError("jaforge sft runs on one process; start it without torchrun")
-        model, self.kind, self.model_dir = load_tunable(cfg)
+        self.kind, self.model_dir = find_model_dir(cfg.model, key="model")
         self.tokenizer_dir = find_tokenizer(cfg, self.model_dir)
         self.encoder = TextEncoder.from_dir(self.tokenizer_dir)
-        self.data: SFTData = prepare_data(cfg.data, self.encoder, cfg.objective)
+        self.data: SFTData = prepare_data(cfg.data, self.encoder, cfg.objective)  # data errors first
+        model = load_tunable(cfg)[0]
         if cfg.data.seq_len > model.config.max_seq_len:
             raise ConfigError(f"data.seq_len {cfg.data.seq_len} exceeds the model's max_seq_len "
                               f"{model.config.max_seq_len}")
