@@ -99,8 +99,7 @@ def load_adapter(model: torch.nn.Module, adapter_dir: str | Path) -> torch.nn.Mo
     safetensors_torch = require("safetensors.torch", "hf", "loading adapters")
     adapter_dir = Path(adapter_dir)
     config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text("utf-8"))
-    by_hf = {hf_module_name(n): n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
-             and n.startswith("blocks.")}
+    by_hf = {hf_module_name(n): n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     targets = [by_hf[t] for t in by_hf if any(t == p or t.endswith("." + p) for p in config["target_modules"])]
     settings = LoRASettings(r=config["r"], alpha=config["lora_alpha"], dropout=config["lora_dropout"],
                             target_modules=[re.escape(t) for t in targets])
