@@ -14,7 +14,8 @@ transformers = pytest.importorskip("transformers", reason="transformers (the 'hf
 
 from jaforge.config import build  # noqa: E402
 from jaforge.errors import ConfigError  # noqa: E402
-from jaforge.sft import SFTConfig, run  # noqa: E402
+from jaforge.sft import MergeConfig, SFTConfig, run  # noqa: E402
+from jaforge.sft.merge import run as merge_run  # noqa: E402
 from jaforge.sft.chat_templates import chat_messages  # noqa: E402
 from jaforge.sft.data import Message  # noqa: E402
 from jaforge.sft.dataset import template_context  # noqa: E402
@@ -96,3 +97,13 @@ def test_an_adapter_only_run_needs_no_licence_and_names_the_given_base(model_dir
     assert set(result.outputs) >= {"adapter"} and "merged_hf" not in result.outputs
     config = json.loads((out / "adapter" / "adapter_config.json").read_text("utf-8"))
     assert config["base_model_name_or_path"] == "team/tiny-base"
+    # sft-merge later: the same standalone export, with the licence given then
+    with pytest.raises(ConfigError, match=r"'license': required"):
+        merge_run(MergeConfig(run_dir=str(out)))
+    merged = merge_run(MergeConfig(run_dir=str(out), license="mit"))
+    card = (out / "merged" / "hf" / "README.md").read_text("utf-8")
+    assert merged.outputs["model_card"].endswith("README.md") and card.startswith("---\nlicense: mit\n")
+    assert "base_model: team/tiny-base" in card and "# run\n" in card
+    tokenizer = transformers.AutoTokenizer.from_pretrained(merged.outputs["hf"])
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "こんにちは"}], tokenize=False,
+                                         add_generation_prompt=True).endswith("### 指示:\nこんにちは\n\n### 応答:\n")

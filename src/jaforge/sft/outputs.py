@@ -72,7 +72,8 @@ def adapter_base(cfg: SFTConfig, base: BaseModel) -> str:
 def sft_card(cfg: SFTConfig, base_name: str) -> ModelCardConfig:
     """The run's card settings with sft's defaults: the base model and the sources' names."""
     card = cfg.card
-    return replace(card, base_model=card.base_model or base_name,
+    return replace(card, model_name=card.model_name or Path(cfg.output_dir).name,
+                   base_model=card.base_model or base_name,
                    datasets=list(card.datasets) or [s.name for s in cfg.data.sources],
                    training_run=card.training_run or cfg.output_dir)
 
@@ -81,7 +82,7 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text("utf-8")) if path.exists() else {}
 
 
-def tuning_section(cfg: SFTConfig, run_dir: Path, out_name: str) -> str:
+def tuning_section(cfg: SFTConfig, run_dir: Path) -> str:
     """The card's instruction-tuning section, from the run's data_report.json and results.json."""
     report, results = _read_json(run_dir / "data_report.json"), _read_json(run_dir / "results.json")
     method = (f"LoRA (r={cfg.lora.r}, alpha={cfg.lora.alpha}, on {', '.join(cfg.lora.target_modules)}), "
@@ -104,7 +105,7 @@ def tuning_section(cfg: SFTConfig, run_dir: Path, out_name: str) -> str:
                   "| metric | before | after |", "|---|---:|---:|"]
         lines += [f"| {k} | {_number(before.get(k))} | {_number(after[k])} |" for k in shown]
         lines.append("")
-    lines.append(f"Talk to it: `jaforge chat --model {out_name}`.")
+    lines.append("Talk to it: `jaforge chat --model <this directory>`.")
     return "\n".join(lines) + "\n"
 
 
@@ -121,7 +122,7 @@ def export_model(cfg: SFTConfig, model: Any, out: Path, base: BaseModel, ctx: Te
     tags = ("text-generation", "sft", "conversational", *(("lora",) if cfg.method == "lora" else ()))
     try:
         return export(settings, model, model.config, out, Path(cfg.output_dir), tags,
-                      tuning_section(cfg, Path(cfg.output_dir), out.name))
+                      tuning_section(cfg, Path(cfg.output_dir)))
     except HFExportError as err:
         log.warning("no Hugging Face export: %s", err)
         return None
