@@ -41,7 +41,8 @@ def test_main_job_runs_on_the_embedded_data(tmp_path):
                "--stages.eval.limit", "6", "--stages.eval.tasks", "[jnli,jsquad]",
                "--stages.eval.generation.max_new_tokens", "4", "--stages.sft.trainer.max_steps", "3",
                "--stages.sft.trainer.progress", "false", "--stages.sft.eval.generations", "1",
-               "--stages.sft.eval.max_new_tokens", "4", "--stages.sft_samples.generation.max_new_tokens", "4"]
+               "--stages.sft.eval.max_new_tokens", "4", "--stages.sft_samples.generation.max_new_tokens", "4",
+               "--stages.safety.limit", "6", "--stages.safety.generation.max_new_tokens", "4"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "outputs:" in result.stdout and "| near_dedup |" in result.stdout and "report:" in result.stdout
@@ -63,10 +64,16 @@ def test_main_job_runs_on_the_embedded_data(tmp_path):
     assert "| jnli |" in (export / "README.md").read_text()  # the card's evaluation table
     sft = json.loads((run_dir / "sft" / "results.json").read_text())
     assert sft["before"] and sft["after"]
-    assert (run_dir / "sft" / "adapter" / "adapter_config.json").exists()
-    assert (run_dir / "sft_samples" / "generations.jsonl").exists()
+    adapter = json.loads((run_dir / "sft" / "adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(export.resolve())   # the HF export it tuned
+    merged = run_dir / "sft" / "merged-hf"
+    assert "chat_template" in json.loads((merged / "tokenizer_config.json").read_text())
+    assert (merged / "generation_config.json").exists() and "## Instruction tuning" in (merged / "README.md").read_text()
+    samples = [json.loads(line) for line in (run_dir / "sft_samples" / "generations.jsonl").open()]
+    assert [s["prompt"] for s in samples] == ["日本の首都はどこですか？"]
+    assert "| safety_ja |" in result.stdout and (run_dir / "safety" / "results.json").exists()
     assert "<img" in (run_dir / "report.html").read_text(encoding="utf-8")
     start = time.perf_counter()
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and time.perf_counter() - start < 15, again.stderr[-2000:]
-    assert again.stdout.count("(skipped: finished earlier") == 9
+    assert again.stdout.count("(skipped: finished earlier") == 10

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -136,6 +137,9 @@ RANGES = [  # (stage, key, bad value, what the message says)
     ("tokenizer", "trainer.vocab_size", "many", "expected int"),
     ("tokenizer", "trainer.character_coverage", ".nan", "expected float|finite"),
     ("export", "dtype", "fp8", "not one of"),
+    ("pretrain", "trainer.report_to", "[mlflow]", "not one of"),
+    ("sft", "trainer.report_to", "[tensorbord]", "did you mean 'tensorboard'"),
+    ("generate", "generation.top_k", "-1", ">= 0"),
 ]
 
 
@@ -219,6 +223,41 @@ def model_file_cases() -> list[Case]:
         Case("catalog-bad-file", ["catalog", "--path", "{tmp}/models.yaml"], r"models\.yaml",
              setup=files(**{"models.yaml": "models: 3\n"}), keep=["models.yaml"]),
     ]
+
+
+def use_cases() -> list[Case]:
+    """What issue 21 added: sft's model card licence and data mappings, the trackers' switches."""
+    qa = "".join(json.dumps({"question": f"質問{i}", "answer": f"答え{i}"}, ensure_ascii=False) + "\n" for i in range(4))
+    source = "[{name: qa, path: {tmp}/qa.jsonl, format: hf, columns: {prompt: query, response: answer}}]"
+    return [
+        Case("sft-merge-without-licence", ["sft", "--model", "{tmp}/m", "--merge", "true", "--output_dir", "{tmp}/out"],
+             r"'card.license': required .*merge: true", (2,), setup=_truncated_model, keep=["m"]),
+        Case("sft-full-without-licence", ["sft", "--model", "{tmp}/m", "--method", "full", "--output_dir", "{tmp}/out"],
+             r"'card.license': required .*full tuning", (2,), setup=_truncated_model, keep=["m"]),
+        Case("sft-bad-column-mapping", ["sft", "--model", "{tmp}/m", "--tokenizer", "{tmp}/tok", "--data.sources", source,
+                                        "--data.contamination_paths", "[]", "--output_dir", "{tmp}/out"],
+             r"'data.sources\[0\].columns.prompt': column 'query' is not in .*qa\.jsonl.*its columns: question, answer",
+             (2,), setup=lambda tmp: (_truncated_model(tmp), _tokenizer(tmp / "tok"), write(tmp / "qa.jsonl", qa)),
+             keep=["m", "qa.jsonl"]),
+        Case("sft-unknown-column-field", ["sft", "--model", "{tmp}/m", "--tokenizer", "{tmp}/tok", "--data.sources",
+                                          source.replace("prompt: query", "promt: question"),
+                                          "--data.contamination_paths", "[]", "--output_dir", "{tmp}/out"],
+             r"'data.sources\[0\].columns.promt': not a field; did you mean 'prompt'", (2,),
+             setup=lambda tmp: (_truncated_model(tmp), _tokenizer(tmp / "tok"), write(tmp / "qa.jsonl", qa))),
+        Case("pretrain-removed-tensorboard-flag", ["pretrain", "--trainer.tensorboard", "true", "--output_dir", "{tmp}/out"],
+             r"'trainer.tensorboard': removed; use 'trainer.report_to: \[tensorboard\]'", (2,)),
+    ]
+
+
+def _tokenizer(directory: Path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    from jaforge.tokenizer.hf import add_special_tokens, write_tokenizer_dir
+
+    vocab = {t: i for i, t in enumerate(["<unk>", "<s>", "</s>", "<pad>", *"質問答え0123"])}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Split("", "isolated")
+    add_special_tokens(tok, [])
+    write_tokenizer_dir(tok, directory)
 
 
 def _truncated_model(tmp: Path) -> None:
@@ -345,7 +384,7 @@ def _truncated_hf(directory: Path) -> None:
     write(directory / "model.safetensors", b'\x40\x00\x00\x00\x00\x00\x00\x00{"model.embed')
 
 
-CASES = (config_cases() + range_cases() + tokenizer_cases() + model_file_cases() + pipeline_cases()
+CASES = (config_cases() + range_cases() + tokenizer_cases() + model_file_cases() + use_cases() + pipeline_cases()
          + corpus_cases() + training_cases() + merge_cases())
 
 
@@ -367,3 +406,12 @@ def test_bad_input_fails_clearly(case, tmp_path, capsys, monkeypatch):
     assert lines, err
     assert re.search(case.message, lines[-1]), lines[-1]
     assert {name: digest(tmp_path / name) for name in case.keep} == before
+
+
+def test_a_missing_tracker_extra_names_the_pip_line_before_any_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)   # as if the extra were not installed
+    code = main(["pretrain", "--trainer.report_to", "[wandb]", "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err, err
+    assert "pip install 'jaforge[wandb]'" in err and "trainer.report_to: wandb" in err
+    assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ from tiny_models import tiny_models  # noqa: F401  (fixture)
 
 from jaforge.errors import ConfigError
 from jaforge.eval import GenerationConfig, generate, load_backend
-from jaforge.eval.generation import apply_repetition_penalty, cut_at_stop, top_p_filter
+from jaforge.eval.generation import apply_repetition_penalty, cut_at_stop, top_k_filter, top_p_filter
 
 PROMPTS = ["### 入力：\n前提：男性が歩いています。", "仮説：", "### 指示：\n与えられた前提と仮説の関係を回答してください。\n前提：子どもが",
            "前提：女性がベンチで本を読んでいます。\n仮説：女性が座っています。\n\n### 応答："]
@@ -60,6 +60,23 @@ def test_penalty_and_top_p_match_transformers():
     ours = top_p_filter(logits, 0.7)
     theirs = TopPLogitsWarper(0.7)(seen_ids[None], logits[None].clone())[0]
     assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+
+
+def test_top_k_matches_transformers_and_k_1_samples_the_greedy_text(tiny_models):
+    import torch
+    from transformers.generation.logits_process import TopKLogitsWarper
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 50)
+    logits[0, :4] = 5.0   # a tie at the k-th logit: kept, as transformers keeps it
+    theirs = TopKLogitsWarper(3)(torch.zeros(3, 1, dtype=torch.long), logits.clone())
+    assert torch.equal(top_k_filter(logits, 3), theirs) and torch.equal(top_k_filter(logits, 0), logits)
+    jf = load_backend(tiny_models[1])
+    greedy = generate(jf, PROMPTS, GenerationConfig(max_new_tokens=8, stop_at_eos=False))
+    assert generate(jf, PROMPTS, GenerationConfig(max_new_tokens=8, temperature=1.5, top_k=1, seed=5,
+                                                  stop_at_eos=False)) == greedy
+    assert generate(jf, PROMPTS, GenerationConfig(max_new_tokens=8, temperature=1.5, seed=5,
+                                                  stop_at_eos=False)) != greedy
 
 
 def test_sampling_is_seeded(tiny_models):

@@ -79,6 +79,8 @@ def tiny_llama(directory: Path, tokenizer_dir: Path | None = None, seed: int = 0
     if tokenizer_dir is not None:
         for name in ("tokenizer.json", "tokenizer_config.json"):
             (directory / name).write_bytes((tokenizer_dir / name).read_bytes())
+    # a model card stating the licence, as published models have: merges take it from here
+    (directory / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n", encoding="utf-8")
     return directory
 
 

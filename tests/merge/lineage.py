@@ -90,7 +90,8 @@ def sft_child(root: Path, base_hf: Path, name: str, sources: list[dict], steps: 
               "optim": {"lr": 5e-3, "weight_decay": 0.0}, "schedule": {"warmup_steps": 2},
               "trainer": {"max_steps": steps, "batch_size": 8, "micro_batch_size": 8, "checkpoint_every": steps,
                           "progress": False, "threads": 1},
-              "eval": {"generations": 0}, "merge": True, "output_dir": str(root / name)}
+              "eval": {"generations": 0}, "merge": True, "card": {"license": "apache-2.0"},
+              "output_dir": str(root / name)}
     for key, value in changes.items():
         config[key] = value
     jaforge("sft", config, root / f"{name}.yaml")

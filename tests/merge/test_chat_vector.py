@@ -87,4 +87,6 @@ def test_shared_tokens_receive_the_vector_and_new_tokens_keep_the_continual_rows
         elif "layers" in key:
             assert (merged[key] - (cp[key] + 0.7 * (chat[key] - base[key]))).abs().max() < 1e-6
     card = (out / "README.md").read_text("utf-8")
-    assert "chat vector" in card and "40 new token rows keep θ_cp" in card
+    assert "chat vector" in card and "40 new token rows keep θ_cp" in card and "license: apache-2.0" in card
+    template = json.loads((family_of_three["chat"] / "tokenizer_config.json").read_text("utf-8"))["chat_template"]
+    assert json.loads((out / "tokenizer_config.json").read_text("utf-8"))["chat_template"] == template

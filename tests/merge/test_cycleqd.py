@@ -91,6 +91,9 @@ def test_report_shows_the_archives_filling_and_an_honest_verdict(first_run):
     kept = {c["id"] for a in state["archives"] for c in a["cells"]} | {metrics["best_average_id"]}
     for child in state["records"]:   # only elites (and the best on average) keep their weights
         assert (out / "children" / child / "model" / "model.safetensors").exists() == (child in kept)
+    card = (out / "children" / metrics["best_average_id"] / "model" / "README.md").read_text("utf-8")
+    assert result.outputs["model_card"].endswith("README.md") and card.startswith("---\nlicense: apache-2.0\n")
+    assert "by **CycleQD**" in card and "stated by every input's model card" in card
 
 
 def test_resumed_run_continues_exactly_and_reuses_evaluations(first_run, lineage, tmp_path):

@@ -47,10 +47,12 @@ def test_mergekit_recipe_runs_unchanged_and_transformers_loads_the_result(family
     model = transformers.AutoModelForCausalLM.from_pretrained(str(out))
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(out))
     assert model.config.num_hidden_layers == 2 and tokenizer("東京の天気")["input_ids"]
-    card = (out / "README.md").read_text("utf-8")
-    front = card.split("---")[1]
-    assert "license:" in front and "- merge\n- jaforge" in front and "language:\n- ja" in front
-    assert str(family["ft2"]) in front and "merge_method: ties" in card
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    card = huggingface_hub.ModelCard.load(out / "README.md")   # the Hub's parser reads it
+    assert card.data.license == "apache-2.0" and {"merge", "jaforge"} <= set(card.data.tags)
+    assert card.data.language == ["ja"] and str(family["ft2"]) in card.data.base_model
+    assert "merge_method: ties" in card.text and "stated by every input's model card" in card.text
+    assert "| parameters |" in card.text and "## Tokenizer" in card.text and "## Limitations" in card.text
     result = json.loads((out / "result.json").read_text("utf-8"))
     assert result["metrics"]["vocabulary"] == "identical" and result["metrics"]["tensors"] == 21
     assert (out / "config.yaml").exists() and (out / "generation_config.json").exists()
@@ -60,7 +62,7 @@ def test_sharded_inputs_and_outputs_give_the_same_model(family, tmp_path):
     sharded = tmp_path / "ft1-sharded"
     transformers.AutoModelForCausalLM.from_pretrained(str(family["ft1"])).save_pretrained(
         str(sharded), max_shard_size="20KB")
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    for name in ("tokenizer.json", "tokenizer_config.json", "README.md"):
         (sharded / name).write_bytes((family["ft1"] / name).read_bytes())
     assert len(list(sharded.glob("*.safetensors"))) > 2
     config = {"merge_method": "task_arithmetic", "base_model": str(family["base"]),
@@ -97,7 +99,8 @@ def test_jaforge_model_inputs_merge_with_their_hf_exports(tmp_path, tokenizer_di
         export_hf(model, cfg, tmp_path / f"hf{seed}", tokenizer_dir=tokenizer_dir)
         dirs[seed] = model
     recipe = {"merge_method": "slerp", "base_model": str(tmp_path / "jf0"), "parameters": {"t": 0.4},
-              "models": [{"model": str(tmp_path / "jf0")}, {"model": str(tmp_path / "hf1")}]}
+              "models": [{"model": str(tmp_path / "jf0")}, {"model": str(tmp_path / "hf1")}],
+              "card": {"license": "mit"}}   # jaforge model directories carry no card to take it from
     run(build(MergeConfig, {**recipe, "output_dir": str(tmp_path / "mixed")}))
     recipe["base_model"] = recipe["models"][0]["model"] = str(tmp_path / "hf0")
     run(build(MergeConfig, {**recipe, "output_dir": str(tmp_path / "hf-only")}))
@@ -203,3 +206,37 @@ def test_output_dir_must_not_be_an_input(family, tmp_path, capsys):
     assert main(["merge", "--config", str(recipe), "--output_dir", str(family["ft2"])]) == 2
     assert "is an input model's directory" in capsys.readouterr().err
     assert (family["ft2"] / "model.safetensors").read_bytes() == before
+
+
+def test_the_card_licence_comes_from_the_config_or_from_every_input(family, tmp_path, capsys):
+    from .conftest import variant
+
+    bare = variant(family["ft1"], tmp_path / "bare", seed=9)
+    (bare / "README.md").unlink()   # an input whose card states no licence
+    recipe = tmp_path / "linear.yml"
+    recipe.write_text(f"merge_method: linear\nparameters: {{weight: 1.0}}\nmodels:\n  - model: {family['base']}\n"
+                      f"  - model: {bare}\n", "utf-8")
+    out = tmp_path / "merged"
+    assert main(["merge", "--config", str(recipe), "--output_dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "'card.license': required" in err and f"{bare}: none stated" in err and not out.exists()
+    assert main(["merge", "--config", str(recipe), "--output_dir", str(out), "--card.license", "mit"]) == 0
+    card = (out / "README.md").read_text("utf-8")
+    assert card.startswith("---\nlicense: mit\n") and "Licence: mit (set in the merge config)" in card
+
+
+def test_the_preflight_logs_the_catalogues_warnings(family, tmp_path, caplog, monkeypatch):
+    from jaforge.merge import stage
+
+    wider = tiny_llama(tmp_path / "wider", vocab_size=320)
+    with caplog.at_level("WARNING", logger="jaforge.merge.stage"):
+        found = stage.catalogue_warnings(str(family["base"]), [str(wider), str(family["ft1"])])
+    assert len(found) == 1 and "different vocabularies (300 vs 320 rows)" in caplog.text
+    calls = []
+    monkeypatch.setattr(stage, "plan_warnings", lambda *args: calls.append(args) or ["its licence is unclear"])
+    with caplog.at_level("WARNING", logger="jaforge.merge.stage"):
+        run(build(MergeConfig, {"merge_method": "task_arithmetic", "base_model": str(family["base"]),
+                                "models": [{"model": str(family["ft2"]), "parameters": {"weight": 0.5}}],
+                                "output_dir": str(tmp_path / "out")}))
+    assert calls == [(str(family["base"]), str(family["ft2"]), "merge")]
+    assert "merge preflight: its licence is unclear" in caplog.text

@@ -33,7 +33,7 @@ def permuted(source, directory, seed=0):
     new_id = dict(zip(movable, [movable[k] for k in order]))
     spec["model"]["vocab"] = {t: new_id.get(i, i) for t, i in vocab.items()}
     (directory / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    for name in ("config.json", "tokenizer_config.json"):
+    for name in ("config.json", "tokenizer_config.json", "README.md"):
         (directory / name).write_bytes((source / name).read_bytes())
     state = load_file(str(source / "model.safetensors"))
     for key in ("model.embed_tokens.weight", "lm_head.weight"):

@@ -1,5 +1,6 @@
 """Fixtures of the sft tests: a tiny byte-level BPE tokenizer trained on the embedded instruction
-data, and a tiny Llama-shaped jaforge model (with its Hugging Face export), built once in tmp dirs."""
+data (BOS added to every text, as jaforge's tokenizers do; a copy without the BOS post-processor),
+and a tiny Llama-shaped jaforge model (with its Hugging Face export), built once in tmp dirs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ VOCAB = 320
 
 
 @pytest.fixture(scope="session")
-def tokenizer_dir(tmp_path_factory) -> Path:
+def tokenizer_dirs(tmp_path_factory) -> dict[str, Path]:
+    """{"bos": the jaforge-style tokenizer, "plain": the same vocabulary adding no BOS}."""
     pytest.importorskip("tokenizers", reason="tokenizers (the 'tokenizer' extra) is not installed")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -24,12 +26,27 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     tok.train_from_iterator(texts, trainers.BpeTrainer(
         vocab_size=VOCAB, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    directory = tmp_path_factory.mktemp("tokenizer")
-    tok.save(str(directory / "tokenizer.json"))
-    (directory / "tokenizer_config.json").write_text(
+    plain = tmp_path_factory.mktemp("tokenizer-without-bos")
+    tok.save(str(plain / "tokenizer.json"))
+    (plain / "tokenizer_config.json").write_text(
         '{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", '
         '"pad_token": "<pad>", "unk_token": "<unk>"}', encoding="utf-8")
-    return directory
+    from jaforge.tokenizer.hf import add_special_tokens, write_tokenizer_dir
+
+    add_special_tokens(tok, [])
+    return {"bos": write_tokenizer_dir(tok, tmp_path_factory.mktemp("tokenizer"), model_max_length=256),
+            "plain": plain}
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tokenizer_dirs) -> Path:
+    return tokenizer_dirs["bos"]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_without_bos(tokenizer_dirs) -> Path:
+    """The same vocabulary without BOS added to texts (add_bos_token false, no post-processor)."""
+    return tokenizer_dirs["plain"]
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +80,7 @@ def tiny_sft_config(model_dir: Path, tokenizer_dir: Path, out: Path, **changes) 
         "trainer": {"max_steps": 10, "batch_size": 4, "micro_batch_size": 2, "checkpoint_every": 2,
                     "progress": False, "threads": 1},
         "eval": {"generations": 1, "max_new_tokens": 4},
+        "card": {"license": "apache-2.0"},
         "output_dir": str(out),
     }
     for key, value in changes.items():

@@ -120,3 +120,19 @@ def test_jglue_task_scores_before_and_after(model_dirs, tokenizer_dir, tmp_path)
     keys = [k.removesuffix("_after") for k in result.metrics if k.startswith("jnli/") and k.endswith("_after")]
     assert keys and all(f"{k}_before" in result.metrics for k in keys)
     assert "| jnli/" in result.markdown()
+
+
+def test_sft_rows_count_tokens_and_reach_tensorboard(model_dirs, tokenizer_dir, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard (the 'tensorboard' extra) is not installed")
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    run(build(SFTConfig, tiny_sft_config(model_dirs["jaforge"], tokenizer_dir, out, **{
+        "trainer.max_steps": 4, "trainer.report_to": ["tensorboard"], "eval.generations": 0})))
+    rows = read_metrics(out / "metrics.jsonl")
+    tokens = [r["tokens"] for r in rows]
+    assert len(tokens) == 4 and all(b > a > 0 for a, b in zip(tokens, tokens[1:]))
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
+    for key in ("loss", "tokens"):
+        assert [e.value for e in events.Scalars(key)] == [float(np.float32(r[key])) for r in rows]

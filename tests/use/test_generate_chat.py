@@ -14,6 +14,7 @@ from .conftest import torch
 
 import transformers  # noqa: E402
 
+from jaforge.errors import ConfigError  # noqa: E402
 from jaforge.eval import GenerationConfig, load_backend  # noqa: E402
 from jaforge.use import GenerateConfig, run  # noqa: E402
 from jaforge.use.chat import ChatConfig, Conversation, converse  # noqa: E402
@@ -43,6 +44,26 @@ def test_generate_matches_transformers_on_the_export(tmp_path, tiny_export, whic
     assert [r["prompt"] for r in rows] == PROMPTS
     for row in rows:
         assert row["output"] == hf_greedy(tiny_export["hf"], row["prompt"], 8)
+
+
+def test_generate_with_the_chat_template_matches_transformers(tmp_path, tiny_export):
+    """chat: true gives each prompt as one user turn through the model's chat template, encoded as
+    `apply_chat_template` encodes it (one BOS, from the template)."""
+    cfg = GenerateConfig(model=str(tiny_export["hf"]), prompts=PROMPTS, chat=True, output_dir=str(tmp_path / "gen"),
+                         generation=GenerationConfig(max_new_tokens=6, stop_at_eos=False))
+    rows = [json.loads(line) for line in open(run(cfg).outputs["generations"], encoding="utf-8")]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_export["hf"])
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_export["hf"]).eval()
+    for row in rows:
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": row["prompt"]}], add_generation_prompt=True,
+                                            return_tensors="pt", return_dict=True)["input_ids"]
+        assert ids[0, 0] == tokenizer.bos_token_id and ids[0].tolist().count(tokenizer.bos_token_id) == 1
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+                             eos_token_id=None, pad_token_id=tokenizer.pad_token_id)
+        assert row["output"] == tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    with pytest.raises(ConfigError, match="'chat': the model's tokenizer has no chat template"):
+        run(GenerateConfig(model=str(tiny_export["model"]), tokenizer=str(tiny_export["tokenizer"]), chat=True,
+                           prompts=PROMPTS, output_dir=str(tmp_path / "none")))
 
 
 def test_generate_reads_a_prompts_file_and_samples_reproducibly(tmp_path, tiny_export):

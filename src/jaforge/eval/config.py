@@ -22,6 +22,8 @@ class GenerationConfig:
     """Most tokens generated per prompt."""
     temperature: Annotated[float, Ge(0)] = 0.0
     """0 = greedy; above 0 samples from the softmax at this temperature."""
+    top_k: Annotated[int, Ge(0)] = 0
+    """Sample among the k most likely tokens only (0 = off); applied before top_p, as transformers does."""
     top_p: Annotated[float, Gt(0), Le(1)] = 1.0
     """Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p (1 = off)."""
     repetition_penalty: Annotated[float, Gt(0)] = 1.0

@@ -1,6 +1,6 @@
 """Text generation over an eval backend, batched: prompts sorted by length and left-padded, one
 cached forward pass for the prompts, then one token per row per step against the key/value
-cache; greedy or sampled (temperature, top-p), CTRL repetition penalty, stop strings, a budget.
+cache; greedy or sampled (temperature, top-k, top-p), CTRL repetition penalty, stop strings, a budget.
 
     from jaforge.eval import GenerationConfig, generate, load_backend
     backend = load_backend("runs/lifecycle-tiny/hf")
@@ -35,6 +35,15 @@ def apply_repetition_penalty(logits, seen, penalty: float):
     return torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
 
 
+def top_k_filter(logits, top_k: int):
+    """Keep the `top_k` most likely tokens of each row (ties at the k-th logit kept, as
+    transformers' TopKLogitsWarper does); 0 keeps all."""
+    if top_k <= 0 or top_k >= logits.shape[-1]:
+        return logits
+    kth = logits.topk(top_k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
 def top_p_filter(logits, top_p: float):
     """Keep the smallest set of most likely tokens whose probabilities sum to at least top_p."""
     if top_p >= 1.0:
@@ -49,12 +58,12 @@ def top_p_filter(logits, top_p: float):
 
 
 def next_tokens(logits, cfg: GenerationConfig, generator):
-    """[B] next token of every row: argmax, or a draw at `cfg.temperature` within top-p."""
+    """[B] next token of every row: argmax, or a draw at `cfg.temperature` within top-k, then top-p."""
     import torch
 
     if cfg.temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = top_p_filter(logits / cfg.temperature, cfg.top_p).softmax(dim=-1)
+    probs = top_p_filter(top_k_filter(logits / cfg.temperature, cfg.top_k), cfg.top_p).softmax(dim=-1)
     return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(logits.device)
 
 

@@ -25,11 +25,12 @@ import yaml
 
 from jaforge.config import to_dict, validate
 from jaforge.errors import ConfigError, InputError
-from jaforge.merge.card import write_card
+from jaforge.merge.card import MergeFacts, merge_licence, write_card
 from jaforge.merge.config import ChatVectorConfig
 from jaforge.merge.engine import parse_dtype
 from jaforge.merge.models import InputModel, is_vocabulary_tensor
-from jaforge.merge.output import check_output_dir, copy_tokenizer_files, remove_stale_weights, write_hf_config
+from jaforge.merge.output import (chat_template_of, check_output_dir, copy_tokenizer_files, remove_stale_weights,
+                                  write_hf_config)
 from jaforge.merge.tensors import ShardWriter, TensorInfo
 from jaforge.rundir import open_run
 from jaforge.stage_result import StageResult
@@ -114,6 +115,7 @@ def run(cfg: ChatVectorConfig) -> StageResult:
     counts = {"vector": 0, "kept": 0, "shared_rows": 0, "new_rows": 0}
     out = Path(cfg.output_dir)
     check_output_dir(out, [cp.path, chat.path, base.path])
+    licence = merge_licence(cfg.card, [cp.path, chat.path, base.path]) if cfg.model_card else None
     with open_run(out, "merge-chat-vector", cfg):
         with ShardWriter(out, planned, cfg.max_shard_bytes) as writer:
             for name, info in planned:
@@ -132,17 +134,20 @@ def run(cfg: ChatVectorConfig) -> StageResult:
         remove_stale_weights(out, shards)
         written = planned[0][1].dtype
         write_hf_config(out, cp.config, written)
-        copy_tokenizer_files(cp.tokenizer_dir, out, extra_from=cp.path)
-        if cfg.model_card:
-            recipe = yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k != "model_card"},
+        # the instruction following comes from the chat model, and so does the prompt format
+        copy_tokenizer_files(cp.tokenizer_dir, out, chat_template=chat_template_of(chat.tokenizer_dir),
+                             extra_from=cp.path)
+        if licence is not None:
+            recipe = yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k not in ("model_card", "card")},
                                     allow_unicode=True, sort_keys=False)
-            write_card(out, f"{out.name}: chat vector", [cfg.continual, cfg.chat, cfg.base_model], recipe,
-                       "chat vector", PAPER, license_from=cp.path,
-                       summary=f"θ = θ_cp + {cfg.alpha}·(θ_chat − θ_base) on {counts['vector']} tensors; "
-                               f"{counts['new_rows']} new token rows keep θ_cp.")
+            write_card(out, cfg.card, licence, MergeFacts(
+                f"{out.name}: chat vector", [cfg.continual, cfg.chat, cfg.base_model], recipe, "chat vector", PAPER,
+                summary=f"θ = θ_cp + {cfg.alpha}·(θ_chat − θ_base) on {counts['vector']} tensors; "
+                        f"{counts['new_rows']} new token rows keep θ_cp."))
         metrics = {**counts, "alpha": cfg.alpha, "seconds": round(time.perf_counter() - started, 3)}
         rows_md = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
-        result = StageResult("merge-chat-vector", str(out), outputs={"model": str(out)}, metrics=metrics,
+        outputs = {"model": str(out), **({"model_card": str(out / "README.md")} if licence else {})}
+        result = StageResult("merge-chat-vector", str(out), outputs=outputs, metrics=metrics,
                              summary=f"Chat vector added to `{cfg.continual}` → `{out}`\n\n| | |\n|---|---|\n{rows_md}\n")
         result.write()
     return result

@@ -12,7 +12,7 @@ mergekit recipe runs unchanged (`jaforge merge --config mergekit.yml --output_di
     parameters: {normalize: true}
     dtype: float32
     tokenizer: {source: base}         # align embedding rows by token string (or union)
-    output_dir: runs/merged           # jaforge's keys: output_dir, seed, max_shard_bytes, model_card
+    output_dir: runs/merged           # jaforge's keys: output_dir, seed, max_shard_bytes, model_card, card
 
 Parameter values follow mergekit: a number, a list (interpolated over the layers: the first value
 at layer 0, the last at the last layer, embeddings and final norm/head take the first), or a list of
@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional
 
 from annotated_types import Ge, MinLen
+
+from jaforge.model.card import ModelCardConfig
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -97,7 +99,10 @@ class MergeConfig:
     max_shard_bytes: Annotated[int, Ge(0)] = 5_000_000_000
     """Largest output safetensors shard in bytes (0: one file)."""
     model_card: bool = True
-    """Write README.md (Hub metadata and the recipe)."""
+    """Write README.md (Hub metadata, how it was made, the recipe)."""
+    card: ModelCardConfig = field(default_factory=ModelCardConfig)
+    """The model card: card.license, else the licence every input's own card states (inputs that
+    state none or disagree are refused); language, datasets, eval_results, intended use …"""
     output_dir: str = "runs/merge"
     """The merged Hugging Face model directory (config.json, tokenizer, safetensors, README.md),
     plus jaforge's config.yaml and result.json."""
@@ -122,6 +127,8 @@ class ChatVectorConfig:
     max_shard_bytes: Annotated[int, Ge(0)] = 5_000_000_000
     """Largest output safetensors shard in bytes (0: one file)."""
     model_card: bool = True
-    """Write README.md (Hub metadata and the recipe)."""
+    """Write README.md (Hub metadata, how it was made, the recipe)."""
+    card: ModelCardConfig = field(default_factory=ModelCardConfig)
+    """The model card: card.license, else the licence the three inputs' cards all state."""
     output_dir: str = "runs/chat-vector"
     """The resulting Hugging Face model directory."""

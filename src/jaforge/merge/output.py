@@ -2,6 +2,7 @@
 
     write_hf_config(out, reference.config, dtype=torch.float32, vocab_size=None, num_layers=None)
     copy_tokenizer_files(reference.tokenizer_dir, out, tokenizer=None, chat_template=None)
+    chat_template_of(chat_model.tokenizer_dir)     # an instruction-tuned input's template, if any
     remove_stale_weights(out, keep=["model.safetensors"])
 """
 
@@ -57,6 +58,21 @@ def copy_tokenizer_files(source: Optional[Path], out_dir: Path, tokenizer: Any =
         if extra_from is not None and (extra_from / name).exists():
             shutil.copyfile(extra_from / name, out_dir / name)
     return copied
+
+
+def chat_template_of(tokenizer_dir: Optional[Path]) -> Optional[str]:
+    """The chat template a tokenizer directory carries (tokenizer_config.json's, or the
+    chat_template.jinja file transformers 5 writes), None when it has none."""
+    if tokenizer_dir is None:
+        return None
+    if (tokenizer_dir / "chat_template.jinja").exists():
+        return (tokenizer_dir / "chat_template.jinja").read_text("utf-8")
+    path = tokenizer_dir / "tokenizer_config.json"
+    if not path.exists():
+        return None
+    with input_errors(path, "a tokenizer_config.json"):
+        template = json.loads(path.read_text("utf-8")).get("chat_template")
+    return template if isinstance(template, str) and template else None
 
 
 def _set_chat_template(out_dir: Path, template: str) -> None:

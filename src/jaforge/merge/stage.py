@@ -3,13 +3,16 @@
     jaforge merge --config recipes/merge-ties.yaml
     jaforge merge --config my-mergekit.yml --output_dir runs/merged     # a mergekit recipe, unchanged
 
-Opens every input (HF or jaforge directories), plans the output tensors, runs the vocabulary
-preflight (or aligns rows by token string with `tokenizer.source`), merges tensor by tensor into
-safetensors shards and writes config.json, the tokenizer, README.md (model card) and result.json.
+Opens every input (HF or jaforge directories), plans the output tensors, runs the preflight (the
+vocabularies compared, or rows aligned by token string with `tokenizer.source`; the catalogue's
+warnings on architectures, vocabularies and licences; the card's licence settled), merges tensor
+by tensor into safetensors shards and writes config.json, the tokenizer, README.md (model card,
+jaforge.merge.card) and result.json.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,9 +20,10 @@ from typing import Callable, Optional
 import torch
 import yaml
 
+from jaforge.catalog import plan_warnings
 from jaforge.config import to_dict, validate
 from jaforge.errors import ConfigError
-from jaforge.merge.card import write_card
+from jaforge.merge.card import MergeFacts, merge_licence, write_card
 from jaforge.merge.config import MergeConfig
 from jaforge.merge.engine import MergeStats, execute, parse_dtype
 from jaforge.merge.methods import MaskFn
@@ -31,7 +35,8 @@ from jaforge.merge.vocab import VocabularyPlan, check_vocabularies, plan_vocabul
 from jaforge.rundir import open_run
 from jaforge.stage_result import StageResult
 
-JAFORGE_KEYS = ("seed", "max_shard_bytes", "model_card", "output_dir")
+log = logging.getLogger(__name__)
+JAFORGE_KEYS = ("seed", "max_shard_bytes", "model_card", "card", "output_dir")
 
 
 def referenced(cfg: MergeConfig) -> list[str]:
@@ -55,10 +60,21 @@ def mergekit_recipe(cfg: MergeConfig) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
+def catalogue_warnings(base: str, others: list[str]) -> list[str]:
+    """What the model catalogue says may make the plan doubtful (architecture, licence, vocabulary),
+    each said once, logged."""
+    found = list(dict.fromkeys(w for other in others or [None] for w in plan_warnings(base, other, "merge")))
+    for warning in found:
+        log.warning("merge preflight: %s", warning)
+    return found
+
+
 def prepare(cfg: MergeConfig) -> tuple[MergePlan, dict[str, InputModel], Optional[VocabularyPlan], bool]:
     """Open the inputs, plan the tensors and settle the vocabulary (preflight or alignment)."""
     models = {ref: InputModel.open(ref) for ref in referenced(cfg)}
     plan = plan_merge(cfg, models)
+    base = cfg.base_model or plan.reference
+    catalogue_warnings(base, [ref for ref in models if ref != base])
     source = tokenizer_source(cfg)
     if source is None:
         return plan, models, None, check_vocabularies(models)
@@ -81,6 +97,7 @@ def merge(cfg: MergeConfig, masks: Optional[Callable[[str], MaskFn]] = None) -> 
     plan, models, vocabulary, compared = prepare(cfg)
     out = Path(cfg.output_dir)
     check_output_dir(out, [m.path for m in models.values()])
+    licence = merge_licence(cfg.card, [m.path for m in models.values()]) if cfg.model_card else None
     with open_run(out, "merge", cfg):
         stats = execute(plan, models, out, dtype, out_dtype, vocabulary, cfg.seed, cfg.max_shard_bytes, masks)
         remove_stale_weights(out, shard_names(stats.shards))
@@ -93,9 +110,10 @@ def merge(cfg: MergeConfig, masks: Optional[Callable[[str], MaskFn]] = None) -> 
         copy_tokenizer_files(vocabulary.tokenizer_dir if vocabulary else reference.tokenizer_dir, out,
                              tokenizer=vocabulary.tokenizer if vocabulary and vocabulary.added else None,
                              chat_template=cfg.chat_template, extra_from=reference.path)
-        if cfg.model_card:
-            write_card(out, f"{out.name}: {cfg.merge_method} merge", referenced(cfg), mergekit_recipe(cfg),
-                       cfg.merge_method, plan.method.paper, license_from=reference.path)
+        if licence is not None:
+            write_card(out, cfg.card, licence, MergeFacts(
+                f"{out.name}: {cfg.merge_method} merge", referenced(cfg), mergekit_recipe(cfg), cfg.merge_method,
+                plan.method.paper, parameters=stats.parameters))
         result = _result(cfg, plan, stats, vocabulary, compared, time.perf_counter() - started)
         result.write()
     return result
@@ -113,5 +131,7 @@ def _result(cfg: MergeConfig, plan: MergePlan, stats: MergeStats, vocabulary: Op
     rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
     summary = (f"Merged {len(referenced(cfg))} models by **{cfg.merge_method}** into `{cfg.output_dir}`\n\n"
                f"| | |\n|---|---|\n{rows}\n")
-    return StageResult("merge", cfg.output_dir, outputs={"model": cfg.output_dir}, metrics=metrics,
-                       summary=summary)
+    outputs = {"model": cfg.output_dir}
+    if cfg.model_card:
+        outputs["model_card"] = str(Path(cfg.output_dir) / "README.md")
+    return StageResult("merge", cfg.output_dir, outputs=outputs, metrics=metrics, summary=summary)

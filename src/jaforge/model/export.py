@@ -103,15 +103,17 @@ def add_chat_template(out: Path, template: str) -> None:
 
 
 def export(cfg: ExportConfig, model: Any, model_cfg: ModelConfig, out: Path,
-           run_dir: Optional[Path], tags: tuple[str, ...] = ("text-generation",)) -> dict[str, str]:
-    """Write the HF directory: weights, configs, tokenizer, chat template, model card."""
+           run_dir: Optional[Path], tags: tuple[str, ...] = ("text-generation",),
+           card_extra: str = "") -> dict[str, str]:
+    """Write the HF directory: weights, configs, tokenizer, chat template, model card (with the
+    stage's own section `card_extra`, e.g. sft's instruction tuning)."""
     torch = require("torch", "train", "jaforge export")
     export_hf(model, model_cfg, out, tokenizer_dir=cfg.tokenizer_dir, dtype=getattr(torch, cfg.dtype))
     hf_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     write_json(out / "generation_config.json", generation_config(cfg.generation, hf_config))
     if cfg.chat_template:
         add_chat_template(out, cfg.chat_template)
-    write_text(out / "README.md", model_card(cfg.card, model_cfg, out, run_dir, tags))
+    write_text(out / "README.md", model_card(cfg.card, model_cfg, out, run_dir, tags, card_extra))
     return {"model": str(out), "model_card": str(out / "README.md"),
             "config": str(out / "config.json")}
 

@@ -13,10 +13,12 @@ from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le, Lt, MinLen
 
+from jaforge.model.card import ModelCardConfig
 from jaforge.train.config import OPERATIONAL_KEYS, LoopConfig, OptimConfig, ScheduleConfig
 
-# An sft run may also change its before/after evaluation and whether it writes a merged model.
-SFT_OPERATIONAL_KEYS = OPERATIONAL_KEYS + ["eval", "merge"]
+# An sft run may also change its before/after evaluation, whether it writes a merged model and
+# its model card.
+SFT_OPERATIONAL_KEYS = OPERATIONAL_KEYS + ["eval", "merge", "card"]
 
 
 @dataclass
@@ -24,9 +26,18 @@ class SourceConfig:
     name: str = "dolly_ja"
     """Name of the source in the mixture report and in the held-out metrics."""
     path: str = "data/sft/dolly_ja.jsonl"
-    """A JSON-lines file or one JSON array of records."""
+    """A JSON-lines file or one JSON array of records (format hf: .jsonl/.json/.parquet files, a
+    glob of them, or a `datasets` save_to_disk directory)."""
     format: str = "dolly_ja"
-    """Record layout: dolly_ja, llm_japanese, oasst_ja, chat, preference (registered in jaforge.sft.mixture)."""
+    """Record layout: dolly_ja, llm_japanese, oasst_ja, chat, preference, safety_ja (the train
+    split of data/sft/safety_ja.jsonl), or hf (any `datasets`-loadable data with `columns`);
+    registered in jaforge.sft.mixture."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """format hf: jaforge field → the data's column. Fields: instruction, input, output (Alpaca
+    style); prompt, response; or messages (a list of {role, content}); plus system and id. Empty:
+    found by name (messages, else instruction/output, else prompt/response)."""
+    split: str = "train"
+    """format hf: the split of a saved DatasetDict directory."""
     ratio: Annotated[float, Gt(0), Le(1)] = 1.0
     """Share of the source's training examples drawn in each epoch (0 < ratio ≤ 1)."""
     epochs: Annotated[float, Gt(0)] = 1.0
@@ -75,6 +86,10 @@ class LoRASettings:
     target_modules: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["q_proj", "v_proj"])
     """Linear layers to adapt: a module name's last part (q_proj) or a regular expression over the
     full jaforge name (blocks\\.[0-3]\\.attn\\..*)."""
+    base_model_name_or_path: str = ""
+    """What adapter_config.json names as the adapter's base (a Hub id such as org/model when you
+    publish both); default: the base model directory's absolute path, so
+    `peft.AutoPeftModelForCausalLM.from_pretrained(adapter_dir)` loads it on this machine."""
 
 
 @dataclass
@@ -137,10 +152,14 @@ class SFTConfig:
     trainer: SFTTrainerConfig = field(default_factory=SFTTrainerConfig)
     eval: SFTEvalConfig = field(default_factory=SFTEvalConfig)
     merge: bool = False
-    """Also write the merged model (jaforge: merged/, Hugging Face: merged-hf/)."""
+    """LoRA: also write the merged model (jaforge: merged/, Hugging Face: merged-hf/)."""
+    card: ModelCardConfig = field(default_factory=ModelCardConfig)
+    """The model card (README.md) of the Hugging Face export (hf/ or merged-hf/): card.license is
+    required when the run writes a model (full tuning, or LoRA with merge); base_model defaults to
+    the base model, datasets to the sources' names."""
     output_dir: str = "runs/sft"
-    """Run dir: config.yaml, data_report.json, metrics.jsonl, checkpoints/, adapter/ or model/,
-    results.json and results.md."""
+    """Run dir: config.yaml, data_report.json, metrics.jsonl, checkpoints/, adapter/ (LoRA),
+    model/ + hf/ (full) or merged/ + merged-hf/ (LoRA with merge), results.json and results.md."""
 
 
 @dataclass
@@ -150,4 +169,6 @@ class MergeConfig:
     output_dir: str = ""
     """Where to write model/ (jaforge) and hf/ (Hugging Face); empty: <run_dir>/merged."""
     hf: bool = True
-    """Also write the Hugging Face Llama export (with the tokenizer)."""
+    """Also write the Hugging Face Llama export (tokenizer, chat template, model card)."""
+    license: str = ""
+    """Licence in the export's model card; default: the sft run's card.license."""

@@ -70,7 +70,7 @@ def load_dolly_ja(path: str | Path) -> list[DollyExample]:
     return examples
 
 
-def _message(raw: object, where: str) -> Message:
+def message_from(raw: object, where: str) -> Message:
     role = choice(raw, "role", ROLES, where)
     content = field(raw, "content", str, where)
     if not content.strip():
@@ -101,7 +101,7 @@ def load_chat(path: str | Path) -> list[ChatExample]:
     examples = []
     for number, (where, r) in enumerate(read_records(path), start=1):
         raw = field(r, "messages", list, where)
-        messages = [_message(m, f"{where}: messages[{i}]") for i, m in enumerate(raw)]
+        messages = [message_from(m, f"{where}: messages[{i}]") for i, m in enumerate(raw)]
         check_turns(messages, where)
         chat_id = str(field(r, "id", (str, int), where)) if "id" in r else f"{Path(path).stem}-{number}"
         examples.append(ChatExample(chat_id, messages))
@@ -122,12 +122,30 @@ def load_preference(path: str | Path) -> list[PreferencePair]:
     return pairs
 
 
+SAFETY_SPLITS = ("train", "test")
+
+
+def load_safety_train(path: str | Path) -> list[ChatExample]:
+    """The train split of a safety set in data/sft/safety_ja.jsonl's layout (id, split train|test,
+    messages). The test split is held out for the safety_ja eval task: it is never returned, and a
+    record without a split is an error rather than a guess."""
+    examples = []
+    for where, r in read_records(path):
+        if choice(r, "split", SAFETY_SPLITS, where) != "train":
+            continue
+        raw = field(r, "messages", list, where)
+        messages = [message_from(m, f"{where}: messages[{i}]") for i, m in enumerate(raw)]
+        check_turns(messages, where)
+        examples.append(ChatExample(str(field(r, "id", (str, int), where)), messages))
+    return examples
+
+
 SAMPLES = {"dolly_ja": "sft/dolly_ja.jsonl", "chat": "sft/chat.jsonl",
-           "preference": "sft/preference.jsonl"}
+           "preference": "sft/preference.jsonl", "safety_ja": "sft/safety_ja.jsonl"}
 
 
 def sample_path(name: str) -> Path:
-    """jaforge's own sample file: 'dolly_ja', 'chat' or 'preference'."""
+    """jaforge's own sample file: 'dolly_ja', 'chat', 'preference' or 'safety_ja'."""
     if name not in SAMPLES:
         raise KeyError(f"unknown SFT sample '{name}'{did_you_mean(name, list(SAMPLES))} "
                        f"known: {', '.join(SAMPLES)}")

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from jaforge.errors import ConfigError
 from jaforge.sft.config import SFTDataConfig
 from jaforge.sft.contamination import eval_ngrams, overlapping
 from jaforge.sft.encoding import Encoded, Row, TextEncoder, encode, pack, pad_rows
@@ -39,7 +40,8 @@ class SFTData:
 
 
 def template_context(cfg: SFTDataConfig, encoder: TextEncoder) -> TemplateContext:
-    return TemplateContext(encoder.bos, encoder.eos, encoder.directory, cfg.chat_template)
+    """BOS text first exactly when the tokenizer adds BOS to a text (the BOS convention)."""
+    return TemplateContext(encoder.prompt_start, encoder.eos, encoder.directory, cfg.chat_template)
 
 
 def check_contamination(cfg: SFTDataConfig, train: list[SFTExample]) -> tuple[list[SFTExample], dict]:
@@ -52,7 +54,7 @@ def check_contamination(cfg: SFTDataConfig, train: list[SFTExample]) -> tuple[li
                    f"{cfg.contamination_ngram}-character n-gram with the evaluation files "
                    f"({', '.join(map(str, cfg.contamination_paths))}), e.g. {report['ids'][:5]}")
         if cfg.on_contamination == "error":
-            raise ValueError(message)
+            raise ConfigError(f"'data.on_contamination' is error: {message}")
         log.warning("contamination: %s", message)
         if cfg.on_contamination == "drop":
             hit = set(report["ids"])
@@ -99,7 +101,7 @@ def prepare_data(cfg: SFTDataConfig, encoder: TextEncoder, objective: str = "sft
     mixture = build_mixture(cfg.sources, cfg.eval_fraction, cfg.eval_max, cfg.seed)
     paired = [e.rejected is not None for e in mixture.train]
     if objective == "dpo" and not all(paired):
-        raise ValueError("objective dpo needs preference sources only (format: preference)")
+        raise ConfigError("'objective': dpo needs preference sources only (format: preference)")
     train, contamination = check_contamination(cfg, mixture.train)
     ctx = template_context(cfg, encoder)
     items = [encode_example(e, cfg, encoder, ctx, cfg.loss_on) for e in train]
@@ -107,7 +109,7 @@ def prepare_data(cfg: SFTDataConfig, encoder: TextEncoder, objective: str = "sft
     report = source_report(train, items, mixture.drawn)
     kept = [item for item in items if item is not None]
     if not kept:
-        raise ValueError(f"no training example keeps a target token within data.seq_len {cfg.seq_len}")
+        raise ConfigError(f"'data.seq_len': no training example keeps a target token within {cfg.seq_len} tokens")
     if objective == "dpo":
         rows: list[Any] = kept
     else:
@@ -117,7 +119,7 @@ def prepare_data(cfg: SFTDataConfig, encoder: TextEncoder, objective: str = "sft
     totals = {key: sum(s[key] for s in report.values()) for key in next(iter(report.values()))}
     return SFTData(rows, held_out, mixture.held_out, {
         "sources": report, "total": totals, "rows": len(rows), "packing": cfg.packing,
-        "seq_len": cfg.seq_len, "template": cfg.template, "loss_on": cfg.loss_on,
+        "seq_len": cfg.seq_len, "template": cfg.template, "loss_on": cfg.loss_on, "bos": encoder.add_bos,
         "held_out": {name: len(v) for name, v in held_out.items()}, "contamination": contamination,
         "row_fill": _fill(rows, cfg.seq_len) if objective != "dpo" else None})
 

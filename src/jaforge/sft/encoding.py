@@ -9,15 +9,21 @@ The template's text is tokenised once, whole, and each token's label is chosen b
 offsets: a token that overlaps a response segment is a target, any other is −100 when the loss is
 on responses only. The first token of every example is never a target, so a packed example is
 never trained to follow the one before it.
+
+BOS follows the tokenizer's convention (`add_bos`: whether `transformers.AutoTokenizer` adds it
+when encoding a text, as generation and eval encode prompts): the templates write the BOS token's
+text first exactly when it does, so a training prompt has the ids the tuned model is given later.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
+from jaforge.extras import require
 from jaforge.sft.templates import Segment
 
 IGNORE_INDEX = -100
@@ -25,7 +31,7 @@ IGNORE_INDEX = -100
 
 @dataclass
 class TextEncoder:
-    """A `tokenizers` tokenizer with its BOS/EOS/PAD tokens."""
+    """A `tokenizers` tokenizer with its BOS/EOS/PAD tokens and its BOS convention."""
     tokenizer: object
     bos: str
     eos: str
@@ -33,11 +39,11 @@ class TextEncoder:
     eos_id: Optional[int]
     pad_id: int
     directory: Path
+    add_bos: bool = False
+    """Whether encoding a text adds BOS (then every example starts with it)."""
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> "TextEncoder":
-        from jaforge.extras import require
-
         tokenizers = require("tokenizers", "tokenizer", "SFT data")
         directory = Path(directory)
         path = directory / "tokenizer.json"
@@ -48,7 +54,13 @@ class TextEncoder:
         ids = {k: tok.token_to_id(v) if v else None for k, v in special.items()}
         pad = ids["pad"] if ids["pad"] is not None else (ids["eos"] if ids["eos"] is not None else 0)
         return cls(tok, special["bos"] if ids["bos"] is not None else "",
-                   special["eos"] if ids["eos"] is not None else "", ids["bos"], ids["eos"], pad, directory)
+                   special["eos"] if ids["eos"] is not None else "", ids["bos"], ids["eos"], pad, directory,
+                   adds_bos(directory, tok, ids["bos"]))
+
+    @property
+    def prompt_start(self) -> str:
+        """The text every example starts with: the BOS token's when the convention adds it."""
+        return self.bos if self.add_bos else ""
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
@@ -59,6 +71,21 @@ class TextEncoder:
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def adds_bos(directory: Path, tokenizer: Any, bos_id: Optional[int]) -> bool:
+    """Whether `tokenizer(text)` starts with BOS: as transformers' AutoTokenizer encodes (its
+    tokenizer class may set the post-processor from add_bos_token), else as tokenizer.json's
+    post-processor does."""
+    if bos_id is None:
+        return False
+    try:
+        transformers = importlib.import_module("transformers")
+    except ImportError:
+        ids = tokenizer.encode("a").ids
+    else:
+        ids = transformers.AutoTokenizer.from_pretrained(str(directory))("a")["input_ids"]
+    return bool(ids) and ids[0] == bos_id
 
 
 def _special_tokens(directory: Path) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from jaforge.errors import ConfigError
 from jaforge.extras import require
 from jaforge.sft.config import LoRASettings
 
@@ -35,7 +36,7 @@ def lora_targets(model: torch.nn.Module, patterns: list[str]) -> list[str]:
     chosen = [n for n in linear if any(n.rsplit(".", 1)[-1] == p or re.fullmatch(p, n) for p in patterns)]
     if not chosen:
         last_parts = sorted({n.rsplit(".", 1)[-1] for n in linear})
-        raise ValueError(f"lora.target_modules {patterns} match no linear layer; "
+        raise ConfigError(f"'lora.target_modules': {patterns} match no linear layer; "
                          f"known: {', '.join(last_parts)}")
     return chosen
 

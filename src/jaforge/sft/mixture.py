@@ -8,41 +8,34 @@ deterministic order, with a held-out share of every source for response perplexi
 
 Every record layout becomes an `SFTExample`: the conversation's messages, the optional context
 (`input`) of its first instruction and, for preference pairs, the rejected reply. A format is one
-registered function `path -> list[SFTExample]`. The order depends only on the seed and the config.
+registered function `(path, source config, its key) -> list[SFTExample]`: the loaders of
+jaforge.sft.data, the train split of the safety set (`safety_ja`) and any `datasets`-loadable data
+with a column mapping (`hf`). The order depends only on the seed and the config.
 """
 
 from __future__ import annotations
 
+import glob
 import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from jaforge.data import data_dir
+from jaforge.errors import ConfigError, InputError
 from jaforge.registry import Registry
 from jaforge.sft.config import SourceConfig
 from jaforge.sft.data import (Message, load_chat, load_dolly_ja, load_llm_japanese, load_oasst_ja,
-                              load_preference)
+                              load_preference, load_safety_train)
+from jaforge.sft.examples import SFTExample
+from jaforge.sft.hf_source import load_hf_source
 
+__all__ = ["SFTExample", "FORMATS", "Mixture", "build_mixture", "load_source", "resolve_path"]
 
-@dataclass
-class SFTExample:
-    id: str
-    messages: list[Message]
-    """Optional system message, then user/assistant turns ending with the assistant."""
-    input: str = ""
-    """Context of the first instruction (Alpaca's 入力), empty when none."""
-    rejected: Optional[str] = None
-    """Preference pairs: the dispreferred final reply (messages end with the chosen one)."""
-    source: str = ""
-
-    @property
-    def text(self) -> str:
-        """All of the example's text (for n-gram checks)."""
-        return "\n".join([m.content for m in self.messages] + [self.input, self.rejected or ""])
-
-
-FORMATS: Registry[Callable[[Path], list[SFTExample]]] = Registry("sft data format")
+Format = Callable[[Path, Optional[SourceConfig], str], list[SFTExample]]
+"""(path, the source's config, its config key) → examples; most formats need the path only."""
+FORMATS: Registry[Format] = Registry("sft data format")
 
 
 def _instruction(prefix: str, e) -> SFTExample:
@@ -51,55 +44,69 @@ def _instruction(prefix: str, e) -> SFTExample:
 
 
 @FORMATS.register("dolly_ja")
-def dolly_ja(path: Path) -> list[SFTExample]:
+def dolly_ja(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
     return [_instruction(path.stem, e) for e in load_dolly_ja(path)]
 
 
 @FORMATS.register("llm_japanese")
-def llm_japanese(path: Path) -> list[SFTExample]:
+def llm_japanese(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
     return [_instruction(path.stem, e) for e in load_llm_japanese(path)]
 
 
 @FORMATS.register("chat")
-def chat(path: Path) -> list[SFTExample]:
+def chat(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
     return [SFTExample(c.id, c.messages) for c in load_chat(path)]
 
 
 @FORMATS.register("oasst_ja")
-def oasst_ja(path: Path) -> list[SFTExample]:
+def oasst_ja(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
     return [SFTExample(c.id, c.messages) for c in load_oasst_ja(path)]
 
 
 @FORMATS.register("preference")
-def preference(path: Path) -> list[SFTExample]:
+def preference(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
     return [SFTExample(f"{path.stem}-{i}", [Message("user", p.prompt), Message("assistant", p.chosen)],
                        rejected=p.rejected) for i, p in enumerate(load_preference(path), start=1)]
 
 
-def resolve_path(path: str) -> Path:
-    """A path as given, else relative to jaforge's data directory's parent (data/sft/… from anywhere)."""
-    given = Path(path)
-    if given.exists():
-        return given
-    from jaforge.data import data_dir
+@FORMATS.register("safety_ja")
+def safety_ja(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
+    """The train split of data/sft/safety_ja.jsonl (refusals of harmful requests, helpful answers
+    to benign ones on the same topics); its test split is the safety_ja eval task's."""
+    return [SFTExample(c.id, c.messages) for c in load_safety_train(path)]
 
+
+@FORMATS.register("hf")
+def hf(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> list[SFTExample]:
+    """Any `datasets`-loadable data with a column mapping (jaforge.sft.hf_source)."""
+    if source is None:
+        raise ConfigError("format hf needs the source's config (its columns and split)")
+    return load_hf_source(path, source, where)
+
+
+def resolve_path(path: str, where: str = "data.sources") -> Path:
+    """A path as given, else relative to jaforge's data directory's parent (data/sft/… from
+    anywhere); a glob pattern is kept as given."""
+    given = Path(path)
+    if given.exists() or glob.has_magic(path):
+        return given
     try:
         candidate = data_dir().parent / path
     except FileNotFoundError:
         candidate = given
     if candidate.exists():
         return candidate
-    raise FileNotFoundError(f"data source {path} not found")
+    raise InputError(path, f"not found ('{where}')")
 
 
-def load_source(source: SourceConfig) -> list[SFTExample]:
-    examples = FORMATS.get(source.format)(resolve_path(source.path))
+def load_source(source: SourceConfig, where: str = "data.sources[0]") -> list[SFTExample]:
+    examples = FORMATS.get(source.format)(resolve_path(source.path, f"{where}.path"), source, where)
     if source.limit > 0:
         examples = examples[:source.limit]
     for e in examples:
         e.source = source.name
     if not examples:
-        raise ValueError(f"data source '{source.name}' ({source.path}) holds no examples")
+        raise ConfigError(f"'{where}': data source '{source.name}' ({source.path}) holds no examples")
     return examples
 
 
@@ -126,9 +133,9 @@ def draw_epochs(examples: list[SFTExample], ratio: float, epochs: float, rng: ra
 
 def check_source(source: SourceConfig, where: str) -> None:
     if not 0 < source.ratio <= 1:
-        raise ValueError(f"'{where}.ratio': {source.ratio} is not in (0, 1]; use epochs to repeat")
+        raise ConfigError(f"'{where}.ratio': {source.ratio} is not in (0, 1]; use epochs to repeat")
     if source.epochs <= 0:
-        raise ValueError(f"'{where}.epochs': {source.epochs} must be positive")
+        raise ConfigError(f"'{where}.epochs': {source.epochs} must be positive")
 
 
 def build_mixture(sources: list[SourceConfig], eval_fraction: float, eval_max: int, seed: int) -> Mixture:
@@ -136,11 +143,11 @@ def build_mixture(sources: list[SourceConfig], eval_fraction: float, eval_max: i
     epochs, and shuffle all drawn examples together (each step a mixture of the sources)."""
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
-        raise ValueError(f"data.sources: names must be unique, got {names}")
+        raise ConfigError(f"'data.sources': names must be unique, got {names}")
     train, held_out, drawn = [], {}, {}
     for i, source in enumerate(sources):
         check_source(source, f"data.sources[{i}]")
-        examples = load_source(source)
+        examples = load_source(source, f"data.sources[{i}]")
         rng = random.Random(f"{seed}:{source.name}")
         order = examples[:]
         rng.shuffle(order)

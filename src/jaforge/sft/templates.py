@@ -10,7 +10,9 @@
 - `hf_chat`: the tokenizer's own `chat_template` (or one given in the config), via transformers.
 
 Multi-turn conversations repeat the instruction/response blocks. Each response ends with the EOS
-token (as text, which tokenizers turn into the special token) so the model learns to stop.
+token (as text, which tokenizers turn into the special token) so the model learns to stop; the
+BOS token's text comes first when the tokenizer's convention adds BOS (`TemplateContext.bos`).
+`jaforge.sft.chat_templates` writes each layout as a Jinja chat template for the export.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
+from jaforge.errors import ConfigError
 from jaforge.registry import Registry
 from jaforge.sft.data import Message
-from jaforge.sft.mixture import SFTExample
+from jaforge.sft.examples import SFTExample
 
 
 class Segment(NamedTuple):
@@ -52,7 +55,7 @@ class TemplateContext:
             if self.chat_template:
                 self._hf.chat_template = self.chat_template
             if not getattr(self._hf, "chat_template", None):
-                raise ValueError(f"{self.tokenizer_dir}: the tokenizer has no chat_template; set "
+                raise ConfigError(f"'data.template' hf_chat: {self.tokenizer_dir}: the tokenizer has no chat_template; set "
                                  "data.chat_template or choose data.template alpaca_ja / llm_jp")
         return self._hf
 
@@ -107,6 +110,11 @@ def llm_jp(example: SFTExample, ctx: TemplateContext) -> list[Segment]:
     return _instruction_blocks(example, ctx, LLM_JP_PREAMBLE, first_user)
 
 
+def chat_input_content(content: str, given: str) -> str:
+    """hf_chat: a context joins the first user message (chat templates have no field for it)."""
+    return content + "\n\n" + given
+
+
 @TEMPLATES.register("hf_chat")
 def hf_chat(example: SFTExample, ctx: TemplateContext) -> list[Segment]:
     """Render growing prefixes of the conversation: what an assistant turn adds is a response,
@@ -115,7 +123,7 @@ def hf_chat(example: SFTExample, ctx: TemplateContext) -> list[Segment]:
     messages = [{"role": m.role, "content": m.content} for m in example.messages]
     if example.input.strip():
         first = next(i for i, m in enumerate(messages) if m["role"] == "user")
-        messages[first]["content"] += "\n\n" + example.input
+        messages[first]["content"] = chat_input_content(messages[first]["content"], example.input)
     segments, done = [], ""
     for i, message in enumerate(messages):
         if message["role"] != "assistant":

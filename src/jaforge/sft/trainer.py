@@ -7,8 +7,8 @@ What instruction tuning adds to `jaforge.train.loop`: the base model (jaforge or
 Llama dir) made tunable (LoRA layers or every weight), the data (consecutive batches of the
 deterministic training rows, cycling when max_steps asks for more; packed or padded), the
 objective (token loss over the step's target tokens, or DPO against the frozen base), held-out
-response perplexity, and the outputs (a PEFT adapter or a model, merged and HF exports, the
-before/after tables in results.md). Device, precision, compile and resuming are the loop's, so a
+response perplexity, and the outputs (a PEFT adapter or a model, merged and HF exports with chat
+template and model card: jaforge.sft.outputs; the before/after tables in results.md). Device, precision, compile and resuming are the loop's, so a
 run killed at any step and started again logs the same losses, bit for bit (CPU).
 """
 
@@ -18,6 +18,7 @@ import copy
 import json
 import logging
 import math
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -25,14 +26,13 @@ import torch
 
 from jaforge.errors import ConfigError, InputError
 from jaforge.io.atomic import write_json
-from jaforge.model.checkpoint import save_model
-from jaforge.model.hf import HFExportError, export_hf
 from jaforge.sft.config import SFTConfig
 from jaforge.sft.dataset import SFTData, prepare_data, template_context
 from jaforge.sft.encoding import TextEncoder, collate, pad_rows
 from jaforge.sft.evaluate import generate, measure, task_scores, write_results
-from jaforge.sft.lora import add_lora, disabled_adapters, load_adapter, merge_lora, save_adapter
+from jaforge.sft.lora import add_lora, disabled_adapters
 from jaforge.sft.objectives import count_targets, dpo_loss, pair_batch, response_logprobs, token_loss
+from jaforge.sft.outputs import BaseModel, check_card, save_outputs
 from jaforge.sft.templates import prompt_text
 from jaforge.stage_result import StageResult
 from jaforge.train.continual import find_model_dir, load_base
@@ -47,6 +47,7 @@ WEIGHTS = "trainable.safetensors"
 
 def run(cfg: SFTConfig) -> StageResult:
     """Tune (or resume) the run in `cfg.output_dir`."""
+    check_card(cfg)
     return TrainingLoop(SFTTask(cfg)).run()
 
 
@@ -80,7 +81,7 @@ class SFTTask(Task):
 
     def __init__(self, cfg: SFTConfig):
         super().__init__(cfg)
-        self.columns = ["targets", "reward_accuracy", "reward_margin", "val_ppl"]
+        self.columns = ["tokens", "targets", "reward_accuracy", "reward_margin", "val_ppl"]
         self.reference: Optional[Callable[[dict], torch.Tensor]] = None
         self.frozen: Optional[torch.nn.Module] = None
 
@@ -88,15 +89,26 @@ class SFTTask(Task):
         cfg = self.cfg
         if info.distributed:
             raise ConfigError("jaforge sft runs on one process; start it without torchrun")
-        model, self.kind, self.model_dir = load_tunable(cfg)
+        self.kind, self.model_dir = find_model_dir(cfg.model, key="model")
         self.tokenizer_dir = find_tokenizer(cfg, self.model_dir)
         self.encoder = TextEncoder.from_dir(self.tokenizer_dir)
-        self.data: SFTData = prepare_data(cfg.data, self.encoder, cfg.objective)
+        self.data: SFTData = prepare_data(cfg.data, self.encoder, cfg.objective)  # data errors first
+        model = load_tunable(cfg)[0]
         if cfg.data.seq_len > model.config.max_seq_len:
             raise ConfigError(f"data.seq_len {cfg.data.seq_len} exceeds the model's max_seq_len "
                               f"{model.config.max_seq_len}")
         self.reference = self._reference(model)
+        self.token_sums = list(accumulate((self._length(r) for r in self.data.rows), initial=0))
         return model
+
+    @staticmethod
+    def _length(row: Any) -> int:
+        return len(row.chosen.ids) + len(row.rejected.ids) if hasattr(row, "chosen") else len(row.ids)
+
+    def tokens_through(self, steps: int) -> int:
+        """Tokens of the rows the first `steps` steps train on (rows cycle when steps ask for more)."""
+        drawn, n = steps * self.cfg.trainer.batch_size, len(self.data.rows)
+        return drawn // n * self.token_sums[-1] + self.token_sums[drawn % n]
 
     def _reference(self, model: torch.nn.Module) -> Optional[Callable[[dict], torch.Tensor]]:
         """DPO's frozen reference: the base with LoRA disabled, or (full tuning) a frozen copy of
@@ -128,12 +140,13 @@ class SFTTask(Task):
                                      collate(pad_rows([p.rejected for p in c]), pad, False)),
                         "weight": len(c) / len(rows)} for c in chunks]
             tokens = sum(len(p.chosen.ids) + len(p.rejected.ids) for p in rows)
-            return StepData(batches, {}, tokens)
+            return StepData(batches, {"tokens": self.tokens_through(step + 1)}, tokens)
         batches = [collate(c, pad, self.cfg.data.packing) for c in chunks]
         n_targets = sum(count_targets(b["labels"]) for b in batches)
         for batch in batches:
             batch["n_targets"] = n_targets
-        return StepData(batches, {"targets": n_targets}, sum(len(r.ids) for r in rows))
+        return StepData(batches, {"tokens": self.tokens_through(step + 1), "targets": n_targets},
+                        sum(len(r.ids) for r in rows))
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict]:
         if self.cfg.objective != "dpo":
@@ -170,9 +183,9 @@ class SFTTask(Task):
         if self.frozen is not None:
             self.frozen.to(loop.device)
         examples = [e for ex in self.data.held_out_examples.values() for e in ex][:self.cfg.eval.generations]
-        ctx = template_context(self.cfg.data, self.encoder)
+        self.ctx = template_context(self.cfg.data, self.encoder)
         self.examples = examples
-        self.prompts = [prompt_text(self.cfg.data.template, e, ctx) for e in examples]
+        self.prompts = [prompt_text(self.cfg.data.template, e, self.ctx) for e in examples]
         self.before = self._before(loop)
 
     def snapshot(self, loop: TrainingLoop) -> tuple[dict, list[str]]:
@@ -196,13 +209,14 @@ class SFTTask(Task):
 
     def finish(self, loop: TrainingLoop, last: dict[str, Any]) -> StageResult:
         out = Path(self.cfg.output_dir)
-        with loop.savable_model() as model:
-            outputs = self.save_outputs(model, out)
         after, answers = self.snapshot(loop)
         generations = [{"instruction": e.messages[-2].content, "prompt": p, "before": b, "after": a,
                         "reference": e.messages[-1].content}
                        for e, p, b, a in zip(self.examples, self.prompts, self.before["generations"], answers)]
         write_results(out, self.before["scores"], after, generations, self.data.report)
+        with loop.savable_model() as model:
+            outputs = save_outputs(self.cfg, model, BaseModel(self.kind, self.model_dir, self.tokenizer_dir),
+                                   self.ctx)
         metrics = {"loss": last.get("loss"), "steps": loop.steps,
                    "tokens": self.data.report["total"]["tokens"], **loop.params,
                    **{f"{k}_before": v for k, v in self.before["scores"].items()},
@@ -211,26 +225,3 @@ class SFTTask(Task):
                        results=str(out / "results.md"))
         return StageResult("sft", str(out), outputs=outputs, metrics=metrics,
                            summary=(out / "results.md").read_text("utf-8"))
-
-    def save_outputs(self, model: torch.nn.Module, out: Path) -> dict[str, str]:
-        """LoRA: adapter/ (PEFT layout, HF names), plus merged/ and merged-hf/ when asked (the base
-        reloaded in fp32 with the saved adapter, as sft-merge does); full: model/ and hf/."""
-        if self.cfg.method != "lora":
-            save_model(model, model.config, out / "model")
-            export_hf_or_warn(model, out / "hf", self.tokenizer_dir)
-            return {"model": str(out / "model"), "hf": str(out / "hf")}
-        base = str(self.model_dir) if self.kind == "hf" else ""
-        save_adapter(model, self.cfg.lora, out / "adapter", base=base)
-        if not self.cfg.merge:
-            return {"adapter": str(out / "adapter")}
-        merged = merge_lora(load_adapter(load_base(self.model_dir, key="model")[0], out / "adapter"))
-        save_model(merged, merged.config, out / "merged")
-        export_hf_or_warn(merged, out / "merged-hf", self.tokenizer_dir)
-        return {"adapter": str(out / "adapter"), "merged": str(out / "merged")}
-
-
-def export_hf_or_warn(model: torch.nn.Module, out_dir: Path, tokenizer_dir: Path) -> None:
-    try:
-        export_hf(model, model.config, out_dir, tokenizer_dir=tokenizer_dir)
-    except HFExportError as err:
-        log.warning("no Hugging Face export: %s", err)

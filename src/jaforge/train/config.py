@@ -18,8 +18,8 @@ from jaforge.model import ModelConfig
 # Keys a resumed run may change: how it is run, logged and kept, not what it learns.
 OPERATIONAL_KEYS = [
     "trainer.progress", "trainer.log_every", "trainer.checkpoint_every", "trainer.keep_last",
-    "trainer.threads", "trainer.eval_every", "trainer.eval_batches", "trainer.tensorboard",
-    "trainer.peak_flops", "trainer.keep_host_memory", "trainer.device", "trainer.compile",
+    "trainer.threads", "trainer.eval_every", "trainer.eval_batches", "trainer.report_to",
+    "trainer.tensorboard", "trainer.peak_flops", "trainer.keep_host_memory", "trainer.device", "trainer.compile",
     "trainer.prefetch", "trainer.activation_checkpointing", "trainer.strategy",
 ]
 
@@ -137,8 +137,13 @@ class LoopConfig:
     """Peak FLOP/s of one device for MFU (0: MFU is not reported)."""
     progress: bool = True
     """Show a progress bar with tokens/s, MFU and ETA."""
-    tensorboard: bool = False
-    """Also write TensorBoard scalars (needs the `tensorboard` package)."""
+    report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
+    """Also log every metrics row to these trackers: tensorboard (event files in
+    <output_dir>/tensorboard; extra `tensorboard`) and wandb (Weights & Biases, run files in
+    <output_dir>/wandb; extra `wandb`; WANDB_MODE=offline needs no account, WANDB_PROJECT names
+    the project, default jaforge)."""
+    tensorboard: Optional[bool] = None
+    """Removed: use report_to: [tensorboard]. Setting it is an error that says so."""
     threads: Annotated[int, Ge(0)] = 0
     """torch CPU threads per process (0: leave PyTorch's default)."""
     keep_host_memory: bool = True

@@ -38,7 +38,7 @@ from jaforge.train.device import Prefetcher, is_cuda, peak_memory_mb, pinned, to
 from jaforge.train.distributed import (ProcessInfo, all_agree, barrier, init_processes,
                                        mean_over_processes, shutdown)
 from jaforge.train.host_memory import keep_freed_memory
-from jaforge.train.metrics import MetricsLog, Throughput, progress_bar, show_row
+from jaforge.train.metrics import MetricsLog, Throughput, check_trackers, progress_bar, show_row
 from jaforge.train.optim import build_optimizer
 from jaforge.train.precision import MasterWeights, autocast, checkpoint_blocks
 from jaforge.train.schedule import LRSchedule
@@ -152,6 +152,7 @@ class TrainingLoop:
 
     def run(self) -> StageResult:
         validate(self.task.cfg)
+        check_trackers(self.cfg)
         self.info = self.info or init_processes(self.cfg.device)
         try:
             with self.run_directory():
@@ -338,7 +339,7 @@ class TrainingLoop:
         t = self.cfg
         columns = ["step", "loss", "lr", "grad_norm", *self.task.columns, "tokens_per_s", "mfu",
                    "elapsed_s", "peak_rss_mb", "gpu_peak_mb"]
-        metrics = MetricsLog(self.out, columns, self.start, self.info.is_main, t.tensorboard)
+        metrics = MetricsLog(self.out, columns, self.start, self.info.is_main, t.report_to)
         self.task.begin(self)
         speed = Throughput(self.task.flops_per_token(), t.peak_flops, self.info.world_size)
         bar = progress_bar(t.progress and self.info.is_main, self.start, self.steps)

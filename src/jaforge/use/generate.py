@@ -3,10 +3,12 @@
     jaforge generate --model runs/lifecycle-tiny/hf --prompts '[日本の, 今日は]'
     jaforge generate --model runs/x/hf --prompts_file prompts.jsonl --generation.temperature 0.7 \
         --generation.top_p 0.9 --generation.stop '["\\n\\n"]'
+    jaforge generate --model runs/lifecycle-tiny/sft/merged-hf --chat true --prompts '[日本の首都は？]'
 
 Writes `generations.jsonl` ({"prompt", "output"} per line, in prompt order) and config.yaml into
 `output_dir`. Prompts are encoded with the model's tokenizer and its default special tokens (BOS,
-as in training: see the BOS convention in `jaforge.tokenizer`).
+as in training: see the BOS convention in `jaforge.tokenizer`). With `chat: true` each prompt is
+one user turn put through the model's chat template (the prompt an SFT model was tuned on).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from annotated_types import Ge
 
@@ -39,6 +41,9 @@ class GenerateConfig:
     """A JSONL file (or a JSON array) of {"prompt": …} records, read after `prompts`."""
     prompt_field: str = "prompt"
     """The field of `prompts_file` that holds the prompt."""
+    chat: bool = False
+    """Format each prompt as one user turn with the model's chat template (an SFT model's export
+    has one); the model's reply is the output."""
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=64))
     """Decoding: max_new_tokens, temperature, top_p, repetition_penalty, stop strings, seed."""
     device: str = "cpu"
@@ -64,11 +69,20 @@ def read_prompts(cfg: GenerateConfig) -> list[str]:
     return prompts[:cfg.limit] if cfg.limit else prompts
 
 
+def chat_prompts(tokenizer: Any, prompts: list[str]) -> list[str]:
+    """Each prompt as one user turn through the tokenizer's chat template."""
+    if tokenizer.hf is None or not getattr(tokenizer.hf, "chat_template", None):
+        raise ConfigError("'chat': the model's tokenizer has no chat template (tokenizer_config.json "
+                          "chat_template); export an SFT model, or leave chat false")
+    return [tokenizer.chat_prompt(p) for p in prompts]
+
+
 def run(cfg: GenerateConfig) -> StageResult:
     prompts = read_prompts(cfg)
     backend = load_backend(cfg.model, cfg.device, cfg.tokenizer, cfg.dtype)
+    inputs = chat_prompts(backend.tokenizer, prompts) if cfg.chat else prompts
     with open_run(cfg.output_dir, "generate", cfg) as out:
-        outputs = generate(backend, prompts, cfg.generation)
+        outputs = generate(backend, inputs, cfg.generation)
         rows = [{"prompt": p, "output": o} for p, o in zip(prompts, outputs)]
         write_text(out / "generations.jsonl",
                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

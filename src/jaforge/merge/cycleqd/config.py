@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Optional
 from annotated_types import Ge, Gt, Le, MinLen
 
 from jaforge.executor import ExecutorConfig
+from jaforge.model.card import ModelCardConfig
 
 
 @dataclass
@@ -104,5 +105,8 @@ class CycleQDConfig:
     """torch device of evaluation."""
     data_dir: Optional[str] = None
     """JGLUE files (jnli-v1.1/, jsquad-v1.1/ as released); default: jaforge's embedded samples."""
+    card: ModelCardConfig = field(default_factory=ModelCardConfig)
+    """The model card of the best model (and the licence of the tuned experts): card.license, else
+    the licence the base model's card (and the given experts' cards) state."""
     output_dir: str = "runs/cycleqd"
     """experts/, data/, children/, archives/, baselines/, state.json, report.md, result.json."""

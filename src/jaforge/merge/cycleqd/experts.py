@@ -3,7 +3,7 @@
 experts (plain task arithmetic and a linear average, by the merge stage).
 
     data = prepare_data(cfg)                 # {task: {"train": path, "eval": path}}
-    experts = prepare_experts(cfg, data)     # {task: expert model dir}
+    experts = prepare_experts(cfg, data, "apache-2.0")  # {task: expert model dir}
     baselines = merge_baselines(cfg, experts)  # {"task arithmetic": dir, "linear average": dir}
 """
 
@@ -30,8 +30,9 @@ def prepare_data(cfg: CycleQDConfig) -> dict[str, dict[str, Path]]:
     return {t.name: write_task_data(t.name, out, t.eval_examples, cfg.data_dir) for t in cfg.tasks}
 
 
-def sft_config(cfg: CycleQDConfig, task: str, train_path: Path) -> dict:
-    """The sft run that makes `task`'s expert: its training file in the alpaca_ja template."""
+def sft_config(cfg: CycleQDConfig, task: str, train_path: Path, licence: str) -> dict:
+    """The sft run that makes `task`'s expert: its training file in the alpaca_ja template (its
+    merged export's card under the study's licence)."""
     e = cfg.experts
     config = {"model": cfg.base_model, "tokenizer": cfg.base_model, "method": e.method,
               "data": {"sources": [{"name": task, "path": str(train_path.resolve()), "format": "dolly_ja"}],
@@ -41,7 +42,7 @@ def sft_config(cfg: CycleQDConfig, task: str, train_path: Path) -> dict:
               "optim": {"lr": e.lr, "weight_decay": 0.0}, "schedule": {"warmup_steps": 2},
               "trainer": {"max_steps": e.steps, "batch_size": e.batch_size, "micro_batch_size": e.batch_size,
                           "checkpoint_every": e.steps, "seed": e.seed},
-              "eval": {"generations": 0}, "merge": e.method == "lora"}
+              "eval": {"generations": 0}, "merge": e.method == "lora", "card": {"license": licence}}
     for key, value in e.overrides.items():
         apply_override(config, key, value)
     return config
@@ -63,14 +64,14 @@ def train_expert(job: tuple[str, dict]) -> str:
     return directory
 
 
-def prepare_experts(cfg: CycleQDConfig, data: dict[str, dict[str, Path]]) -> dict[str, Path]:
+def prepare_experts(cfg: CycleQDConfig, data: dict[str, dict[str, Path]], licence: str) -> dict[str, Path]:
     """Every task's expert: the given directory, or an sft run of the base on the task's data."""
     study = Path(cfg.output_dir) / "experts"
     study.mkdir(parents=True, exist_ok=True)
     experts = {t.name: Path(t.expert) for t in cfg.tasks if t.expert}
     jobs = []
     for task in (t for t in cfg.tasks if not t.expert):
-        config = sft_config(cfg, task.name, data[task.name]["train"])
+        config = sft_config(cfg, task.name, data[task.name]["train"], licence)
         config["trainer"].update(progress=False, threads=cfg.executor.threads, resume="auto")
         jobs.append((task.name, (str((study / f"expert-{task.name}").resolve()), config)))
     with Executor(cfg.executor, isolate=True, log=lambda job: Path(job[0]).with_suffix(".log")) as executor:

@@ -7,7 +7,7 @@ built and scored in parallel (launcher.py), and each child enters every archive 
 wins (archive.py). After every generation state.json (archives, records, history) is written
 atomically, so a killed run started again continues exactly: draws depend only on (seed,
 generation), and finished children are read back from their directories instead of being scored
-again. report.md and result.json come last.
+again. report.md, the best model's card (README.md, jaforge.merge.card) and result.json come last.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from jaforge.config import to_dict, validate
 from jaforge.errors import ConfigError, JaforgeError
 from jaforge.io.atomic import write_json
+from jaforge.merge.card import MergeFacts, merge_licence, write_card
 from jaforge.merge.cycleqd.archive import Archive, Elite
 from jaforge.merge.cycleqd.children import write_job
 from jaforge.merge.cycleqd.config import CycleQDConfig
@@ -35,7 +37,8 @@ from jaforge.rundir import open_run
 from jaforge.stage_result import StageResult
 
 log = logging.getLogger(__name__)
-MAY_CHANGE = ["generations", "executor", "keep_models", "device"]
+MAY_CHANGE = ["generations", "executor", "keep_models", "device", "card"]
+PAPER = "https://arxiv.org/abs/2410.14735"
 
 
 def check(cfg: CycleQDConfig) -> list[str]:
@@ -157,10 +160,11 @@ def prune(cfg: CycleQDConfig, state: dict) -> None:
 
 def run(cfg: CycleQDConfig) -> StageResult:
     names = check(cfg)
+    licence = merge_licence(cfg.card, [Path(cfg.base_model)] + [Path(t.expert) for t in cfg.tasks if t.expert])
     out = Path(cfg.output_dir)
     with open_run(out, "cycleqd", cfg, resuming=True, may_change=MAY_CHANGE), Launcher(cfg.executor) as launcher:
         data = prepare_data(cfg)
-        expert_dirs = prepare_experts(cfg, data)
+        expert_dirs = prepare_experts(cfg, data, licence[0])
         start = score_models(cfg, launcher, {"base": Path(cfg.base_model), **expert_dirs}, data, "start")
         experts = {t: start[t] for t in expert_dirs}
         state_path = out / "state.json"
@@ -181,11 +185,27 @@ def run(cfg: CycleQDConfig) -> StageResult:
         baselines = score_models(cfg, launcher, merge_baselines(cfg, expert_dirs), data, "baseline")
         summary = summarise(cfg, names, state, experts, {"base": start["base"], **baselines})
         write_report(out, summary)
-        result = StageResult("cycleqd", str(out), outputs={"report": str(out / "report.md"),
-                                                           "best_average": summary["best_average"]["model"]},
+        outputs = {"report": str(out / "report.md"), "best_average": summary["best_average"]["model"],
+                   **best_model_card(cfg, summary, expert_dirs, licence)}
+        result = StageResult("cycleqd", str(out), outputs=outputs,
                              metrics=_metrics(summary), summary=(out / "report.md").read_text("utf-8"))
         result.write()
     return result
+
+
+def best_model_card(cfg: CycleQDConfig, summary: dict, experts: dict[str, Path],
+                    licence: tuple[str, str]) -> dict[str, str]:
+    """README.md for the best-on-average model (when one was made); its name as an output."""
+    best = summary["best_average"]
+    if not best["model"] or not Path(best["model"]).is_dir():
+        return {}
+    scores = ", ".join(f"{t} {best['metrics'][t]:.4g}" for t in summary["tasks"])
+    recipe = yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k != "card"}, allow_unicode=True,
+                            sort_keys=False)
+    facts = MergeFacts(f"CycleQD best average ({best['id']})", [cfg.base_model, *map(str, experts.values())],
+                       recipe, "CycleQD", PAPER, summary=f"Child {best['id']} of {cfg.generations} generations, "
+                       f"best on the average of the normalised task metrics ({scores}).")
+    return {"model_card": str(write_card(Path(best["model"]), cfg.card, licence, facts))}
 
 
 def summarise(cfg: CycleQDConfig, names: list[str], state: dict, experts: dict, baselines: dict) -> dict[str, Any]:
