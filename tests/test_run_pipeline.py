@@ -14,6 +14,7 @@ import yaml
 
 from jaforge import pipeline
 from jaforge.config import ConfigError
+from jaforge.errors import MissingInputError
 from jaforge.stage_result import StageResult
 
 from conftest import DATA, REPO
@@ -93,7 +94,7 @@ def test_every_config_is_checked_before_the_first_stage_runs(tmp_path):
     assert not (tmp_path / "run" / "tokenizer").exists()
     missing = {"late": {"stage": "tokenizer-measure", "tokenizer": "${tokenizer.tokenizer}",
                         "sources": [{"paths": ["no/such/shards.jsonl"]}]}}
-    with pytest.raises(ConfigError, match="'stages.late.sources\\[0\\].paths\\[0\\]': no/such/shards.jsonl"):
+    with pytest.raises(MissingInputError, match="'stages.late.sources\\[0\\].paths\\[0\\]': no/such/shards.jsonl"):
         run(recipe(tmp_path, extra=missing))
     unknown = {"late": {"stage": "tokenizer-measure", "tokenizer": "${tokeniser.tokenizer}"}}
     with pytest.raises(ConfigError, match="tokeniser.tokenizer.*names no earlier stage"):

@@ -32,7 +32,7 @@ from yaml.constructor import ConstructorError
 
 from jaforge.errors import ConfigError
 from jaforge.io.atomic import write_yaml
-from jaforge.paths import resolve_paths
+from jaforge.paths import resolve_given_paths, resolve_paths
 from jaforge.registry import did_you_mean
 
 __all__ = ["ConfigError", "build", "load_config", "load_yaml", "yaml_value", "save_config",
@@ -320,7 +320,7 @@ def load_config(cls: type, path: str | Path | None = None,
         source = f"{source} + overrides" if source and "overrides" not in source else source or "overrides"
     cfg = build(cls, data, source=source)
     validate(cfg, source=source)  # the defaults too: a required list left empty is named here
-    return cfg
+    return resolve_given_paths(cfg)
 
 
 def to_dict(cfg: Any) -> Any:

@@ -46,6 +46,10 @@ class InputError(JaforgeError, ValueError):
         return type(self), (self.path, self.message, self.line)
 
 
+class MissingInputError(JaforgeError):
+    """Input paths a config names that do not exist (checked before a stage starts)."""
+
+
 class RunDirError(JaforgeError):
     """An output directory that another run holds, or whose saved run does not match the config."""
 

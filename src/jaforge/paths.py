@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Union
 
 from jaforge.data import data_dir
-from jaforge.errors import ConfigError
+from jaforge.errors import MissingInputError
 
 
 class _Role:
@@ -93,6 +93,31 @@ def resolve_paths(cls: type, data: dict, base_dir: Path) -> dict:
     return {k: _resolve_value(hints[k], v, base_dir) if k in hints else v for k, v in data.items()}
 
 
+def _resolved_in_place(tp: Any, value: Any) -> Any:
+    tp = _unwrap(tp)
+    if _is_input(tp) and isinstance(value, str):
+        return value if _exists(value) else resolve_path(value, Path.cwd())
+    if dataclasses.is_dataclass(value):
+        resolve_given_paths(value)
+        return value
+    if isinstance(value, list) and typing.get_origin(tp) is list and typing.get_args(tp):
+        return [_resolved_in_place(typing.get_args(tp)[0], v) for v in value]
+    return value
+
+
+def resolve_given_paths(cfg: Any) -> Any:
+    """Input paths of a built config that name nothing from the working directory, looked up in
+    the embedded data (`data/…`): defaults and command-line values follow the same rule as file
+    values. Changes `cfg` in place and returns it."""
+    hints = typing.get_type_hints(type(cfg), include_extras=True)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        resolved = _resolved_in_place(hints[f.name], value)
+        if resolved is not value:
+            setattr(cfg, f.name, resolved)
+    return cfg
+
+
 def _exists(value: str) -> bool:
     return Path(value).exists() or bool(glob.glob(value))
 
@@ -126,4 +151,4 @@ def check_input_paths(cfg: Any, where: str = "", source: str = "") -> None:
     if missing:
         origin = f" in {source}" if source else ""
         shown = "; ".join(f"'{key}': {path}" for key, path in missing[:5])
-        raise ConfigError(f"input not found{origin}: {shown}")
+        raise MissingInputError(f"input not found{origin}: {shown}")

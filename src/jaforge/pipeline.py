@@ -41,7 +41,7 @@ from jaforge.config import (ConfigError, apply_override, build, deep_merge, read
                             validate)
 from jaforge.errors import JaforgeError
 from jaforge.io.atomic import write_json
-from jaforge.paths import check_input_paths, missing_inputs, resolve_paths
+from jaforge.paths import check_input_paths, missing_inputs, resolve_given_paths, resolve_paths
 from jaforge.stage_result import StageResult
 from jaforge.stages import STAGES
 
@@ -247,7 +247,7 @@ def stage_config(planned: PlannedStage, results: dict[str, StageResult], recipe:
     data["output_dir"] = str(planned.output_dir)
     cfg = build(config_cls, data, source=f"{recipe} (stages.{planned.name})")
     validate(cfg, source=f"{recipe} (stages.{planned.name})")
-    return cfg
+    return resolve_given_paths(cfg)
 
 
 def peak_rss_mb() -> float:

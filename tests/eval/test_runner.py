@@ -171,7 +171,8 @@ def test_command_line_prints_one_line_and_no_traceback(tiny_models, tmp_path):
     for args, code, message in [
         (["--model", str(broken), "--tasks", "[jnli]"], 1, f"{broken / 'model.safetensors'}: cannot be read as"),
         (["--shots", "-1"], 2, "'shots'"),
-        (["--tasks", "[jnli]", "--data_dir", str(tmp_path)], 1, "no validation file for jnli"),
+        (["--model", str(tiny_models[0]), "--tasks", "[jnli]", "--data_dir", str(tmp_path)], 1,
+         "no validation file for jnli"),
     ]:
         done = subprocess.run([sys.executable, "-m", "jaforge.cli", "eval", "--output_dir", str(tmp_path / "o"), *args],
                               capture_output=True, text=True, cwd=REPO, timeout=120)

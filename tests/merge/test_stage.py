@@ -187,7 +187,7 @@ def test_bad_inputs_name_the_file(family, tmp_path, capsys):
     cases = [(broken, f"{broken / 'model.safetensors'}: is truncated"),
              (wide, "tensor 'model.embed_tokens.weight' has different shapes"),
              (sharded, f"{sharded / 'model.safetensors.index.json'}: names shard(s) that do not exist: {first.name}"),
-             (tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: is not a model directory")]
+             (tmp_path / "nowhere", f"input not found in {tmp_path / 'r.json'}: 'models[1].model': {tmp_path / 'nowhere'}")]
     for model, expected in cases:
         recipe = {"merge_method": "linear", "models": [{"model": str(family["ft1"]), "parameters": {"weight": 1}},
                                                       {"model": str(model), "parameters": {"weight": 1}}]}

@@ -15,29 +15,17 @@ Modules: `jglue` and `leaderboard_data` (loaders of the published files), `templ
 by name), `prompts` (few-shot assembly), `tasks` (task and group registry), `metrics`,
 `rouge_ja`, `refusal` and `safety` (the safety_ja task), `text_tokenizer`, `backends` (batched,
 cached forward passes), `loading` (models on a checked device and dtype), `scoring` (log-likelihoods, perplexity), `generation` (batched, cached), `runner` (the
-stage), `parity` (the same runs through lm-eval). No module imports torch at import time; the
-stage's pieces are imported on first use.
+stage), `parity` (the same runs through lm-eval). The package needs torch (`pip install 'jaforge[train]'`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from jaforge.eval.backends import Backend
 from jaforge.eval.config import EvalConfig, GenerationConfig
+from jaforge.eval.generation import generate
+from jaforge.eval.loading import load_backend
+from jaforge.eval.runner import EvalReport, evaluate_tasks, run
+from jaforge.eval.scoring import choice_logliks, continuation_logprobs, response_perplexity
 
 __all__ = ["EvalConfig", "GenerationConfig", "run", "evaluate_tasks", "EvalReport", "load_backend",
            "Backend", "response_perplexity", "choice_logliks", "continuation_logprobs", "generate"]
-
-_LAZY = {"run": "jaforge.eval.runner", "evaluate_tasks": "jaforge.eval.runner",
-         "EvalReport": "jaforge.eval.runner", "load_backend": "jaforge.eval.loading",
-         "Backend": "jaforge.eval.backends", "response_perplexity": "jaforge.eval.scoring",
-         "continuation_logprobs": "jaforge.eval.scoring",
-         "choice_logliks": "jaforge.eval.scoring", "generate": "jaforge.eval.generation"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'jaforge.eval' has no attribute '{name}'")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)

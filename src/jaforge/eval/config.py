@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal, Optional
 
 from annotated_types import Ge, Gt, Le, MinLen
+from jaforge.paths import InputPath
 
 
 @dataclass
@@ -38,10 +39,10 @@ class GenerationConfig:
 
 @dataclass
 class EvalConfig:
-    model: str = "runs/lifecycle-tiny/hf"
+    model: InputPath = "runs/lifecycle-tiny/hf"
     """A Hugging Face causal-LM directory, a jaforge model directory (model_config.json) or a
     pretrain output directory (its model/ subdirectory is used)."""
-    tokenizer: Optional[str] = None
+    tokenizer: Optional[InputPath] = None
     """Tokenizer directory or tokenizer.json; default: found next to the model (or via its
     pretrain config's token shards)."""
     tasks: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["jnli", "marc_ja"])
@@ -54,7 +55,7 @@ class EvalConfig:
     template: str = "leaderboard"
     """Prompt template: leaderboard (EleutherAI japanese_leaderboard), jp-stable-0.2,
     jp-stable-0.3 or alpaca-ja (the last three for jnli, marc_ja, jcommonsenseqa, jsquad)."""
-    data_dir: Optional[str] = None
+    data_dir: Optional[InputPath] = None
     """Directory with the published task files (JGLUE's <task>-v*/<split>-v*.json, jaqket_v2/,
     mgsm/, xlsum/, xwinograd/; see the README's task table); default: jaforge's embedded samples."""
     split: Optional[Literal["train", "validation", "test"]] = None

@@ -28,13 +28,14 @@ from typing import Annotated, Any, Optional
 from annotated_types import Ge, MinLen
 
 from jaforge.model.card import ModelCardConfig
+from jaforge.paths import InputPath
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
 @dataclass
 class ModelInput:
-    model: str
+    model: InputPath
     """A Hugging Face model directory (config.json + safetensors) or a jaforge model directory."""
     parameters: Optional[dict[str, Any]] = None
     """This model's merge parameters (weight, density …), before the slice's and the global ones."""
@@ -42,7 +43,7 @@ class ModelInput:
 
 @dataclass
 class SliceInput:
-    model: str
+    model: InputPath
     """The model the layers come from."""
     layer_range: Annotated[list[int], MinLen(2)]
     """[first, end) layers taken from the model."""
@@ -54,7 +55,7 @@ class SliceInput:
 class OutputSlice:
     sources: Annotated[list[SliceInput], MinLen(1)]
     """Layer ranges of equal length, one per model, merged into consecutive output layers."""
-    base_model: Optional[str] = None
+    base_model: Optional[InputPath] = None
     """This slice's base model (default: the global base_model)."""
     parameters: Optional[dict[str, Any]] = None
     """Parameters of this slice, before the global ones."""
@@ -77,7 +78,7 @@ class MergeConfig:
     """The models merged tensor by tensor (or use `slices`)."""
     slices: list[OutputSlice] = field(default_factory=list)
     """Layer ranges merged into the output layer by layer (mergekit's slices)."""
-    base_model: Optional[str] = None
+    base_model: Optional[InputPath] = None
     """The base of task-vector methods (task_arithmetic, ties, dare_*, model_stock) and of slerp;
     added to the inputs when not listed."""
     parameters: Optional[dict[str, Any]] = None
@@ -110,11 +111,11 @@ class MergeConfig:
 
 @dataclass
 class ChatVectorConfig:
-    continual: str = "runs/continual/hf"
+    continual: InputPath = "runs/continual/hf"
     """θ_cp: the continually pretrained model that receives the vector (its vocabulary may be larger)."""
-    chat: str = "runs/chat/hf"
+    chat: InputPath = "runs/chat/hf"
     """θ_chat: the instruction-tuned model made from `base_model`."""
-    base_model: str = "runs/base/hf"
+    base_model: InputPath = "runs/base/hf"
     """θ_base: the model both `chat` and `continual` started from (not `base:`, which names presets)."""
     alpha: float = 1.0
     """Scale of the chat vector: θ = θ_cp + α·(θ_chat − θ_base)."""

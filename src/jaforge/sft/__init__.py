@@ -8,30 +8,12 @@ Pieces: `data` (loaders: dolly-ja, oasst1-89k-ja, llm-japanese-dataset, chat, pr
 `templates` (alpaca_ja, llm_jp, hf_chat), `encoding` (labels, packing, padding), `lora` (peft
 adapters under Hugging Face names), `trainer` (the stage on jaforge.train.loop), `evaluate`
 (before/after tables).
-`SFTConfig` and `run` import no torch until a run starts.
+The package needs torch (and peft for LoRA: `pip install 'jaforge[sft]'`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from jaforge.sft.config import MergeConfig, SFTConfig
+from jaforge.sft.trainer import run
 
 __all__ = ["SFTConfig", "MergeConfig", "run"]
-
-
-def run(cfg: Any) -> Any:
-    """The sft stage: tune (or resume) the run described by an SFTConfig; returns a StageResult."""
-    from jaforge.extras import require
-
-    require("torch", "train", "jaforge sft")
-    require("peft", "sft", "jaforge sft") if cfg.method == "lora" else None
-    from jaforge.sft.trainer import run as tune
-
-    return tune(cfg)
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("SFTConfig", "MergeConfig"):
-        from jaforge.sft import config
-
-        return getattr(config, name)
-    raise AttributeError(f"module 'jaforge.sft' has no attribute '{name}'")

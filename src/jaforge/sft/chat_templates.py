@@ -19,8 +19,13 @@ import json
 
 from jaforge.errors import ConfigError
 from jaforge.sft.examples import SFTExample
-from jaforge.sft.templates import (ALPACA_JA_PREAMBLE, ALPACA_JA_PREAMBLE_INPUT, LLM_JP_PREAMBLE,
-                                   TemplateContext, chat_input_content)
+from jaforge.sft.templates import (
+    ALPACA_JA_PREAMBLE,
+    ALPACA_JA_PREAMBLE_INPUT,
+    LLM_JP_PREAMBLE,
+    TemplateContext,
+    chat_input_content,
+)
 
 # (preamble, preamble when the first instruction has a context, text between instruction and context)
 INSTRUCTION_LAYOUTS = {

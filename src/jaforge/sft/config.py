@@ -14,7 +14,13 @@ from typing import Annotated, Literal
 from annotated_types import Ge, Gt, Le, Lt, MinLen
 
 from jaforge.model.card import ModelCardConfig
-from jaforge.train.config import OPERATIONAL_KEYS, LoopConfig, OptimConfig, ScheduleConfig
+from jaforge.paths import InputPath
+from jaforge.train.config import (
+    OPERATIONAL_KEYS,
+    LoopConfig,
+    OptimConfig,
+    ScheduleConfig,
+)
 
 # An sft run may also change its before/after evaluation, whether it writes a merged model and
 # its model card.
@@ -25,7 +31,7 @@ SFT_OPERATIONAL_KEYS = OPERATIONAL_KEYS + ["eval", "merge", "card"]
 class SourceConfig:
     name: str = "dolly_ja"
     """Name of the source in the mixture report and in the held-out metrics."""
-    path: str = "data/sft/dolly_ja.jsonl"
+    path: InputPath = "data/sft/dolly_ja.jsonl"
     """A JSON-lines file or one JSON array of records (format hf: .jsonl/.json/.parquet files, a
     glob of them, or a `datasets` save_to_disk directory)."""
     format: str = "dolly_ja"
@@ -67,7 +73,7 @@ class SFTDataConfig:
     """At most this many held-out examples per source."""
     seed: Annotated[int, Ge(0)] = 0
     """Seed of the held-out split, the draws and the example order."""
-    contamination_paths: list[str] = field(default_factory=lambda: ["data/eval"])
+    contamination_paths: list[InputPath] = field(default_factory=lambda: ["data/eval"])
     """Evaluation files or folders whose text training examples must not contain."""
     contamination_ngram: Annotated[int, Ge(1)] = 20
     """Length in characters of the n-grams compared (whitespace removed)."""
@@ -136,9 +142,9 @@ class SFTEvalConfig:
 
 @dataclass
 class SFTConfig:
-    model: str = "runs/lifecycle-tiny/pretrain/model"
+    model: InputPath = "runs/lifecycle-tiny/pretrain/model"
     """Base model: a jaforge model dir, a pretrain run dir or a Hugging Face Llama dir."""
-    tokenizer: str = ""
+    tokenizer: InputPath = ""
     """Tokenizer dir (tokenizer.json); empty: the model dir, else its run's ../tokenizer."""
     method: Literal["lora", "full"] = "lora"
     """lora: train low-rank adapters (peft) on a frozen base; full: train every weight."""
@@ -164,7 +170,7 @@ class SFTConfig:
 
 @dataclass
 class MergeConfig:
-    run_dir: str = "runs/sft"
+    run_dir: InputPath = "runs/sft"
     """An sft run (its config.yaml names the base model; its adapter/ holds the LoRA weights)."""
     output_dir: str = ""
     """Where to write model/ (jaforge) and hf/ (Hugging Face); empty: <run_dir>/merged."""

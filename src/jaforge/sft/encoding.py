@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from jaforge.errors import InputError
 from jaforge.extras import require
 from jaforge.sft.templates import Segment
 
@@ -48,7 +49,7 @@ class TextEncoder:
         directory = Path(directory)
         path = directory / "tokenizer.json"
         if not path.exists():
-            raise FileNotFoundError(f"{path} not found: the tokenizer directory needs tokenizer.json")
+            raise InputError(path, "not found: the tokenizer directory needs tokenizer.json")
         tok = tokenizers.Tokenizer.from_file(str(path))
         special = _special_tokens(directory)
         ids = {k: tok.token_to_id(v) if v else None for k, v in special.items()}

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from jaforge import eval as eval_stage
+from jaforge.model.checkpoint import save_model
 from jaforge.sft.encoding import Encoded, TextEncoder, collate, pad_rows
+from jaforge.sft.lora import merged_copy
 from jaforge.sft.objectives import response_logprobs, shifted_targets, token_nll
 
 
@@ -98,15 +102,8 @@ def task_scores(model: torch.nn.Module, tokenizer_dir: Path, tasks: list[str], s
     as it is now: LoRA updates are folded into a temporary copy that the eval backend loads."""
     if not tasks:
         return {}
-    import tempfile
-
-    from jaforge import eval as eval_stage
-    from jaforge.model.checkpoint import save_model
-
     scored = model
     if any("lora_" in name for name, _ in model.named_parameters()):
-        from jaforge.sft.merge import merged_copy
-
         scored = merged_copy(model)
     with tempfile.TemporaryDirectory() as tmp:
         save_model(scored, scored.config, tmp)

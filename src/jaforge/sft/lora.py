@@ -13,6 +13,8 @@ model keeps its own forward (packing, cache, generate). Saved keys follow PEFT's
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import re
 from pathlib import Path
@@ -22,6 +24,8 @@ import torch
 
 from jaforge.errors import ConfigError
 from jaforge.extras import require
+from jaforge.model.checkpoint import atomic_write_bytes
+from jaforge.model.hf import to_hf_name
 from jaforge.sft.config import LoRASettings
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -58,8 +62,6 @@ def add_lora(model: torch.nn.Module, settings: LoRASettings) -> tuple[torch.nn.M
 
 
 def hf_module_name(name: str) -> str:
-    from jaforge.model.hf import to_hf_name
-
     return to_hf_name(name + ".weight").removesuffix(".weight")
 
 
@@ -87,8 +89,6 @@ def save_adapter(model: torch.nn.Module, settings: LoRASettings, out_dir: str | 
     targets = sorted({n.split(".lora_")[0] for n in lora_state(model)})
     config = peft_config(settings, [hf_module_name(t) for t in targets], base)
     config.task_type = "CAUSAL_LM"
-    from jaforge.model.checkpoint import atomic_write_bytes
-
     atomic_write_bytes(out / ADAPTER_WEIGHTS, safetensors_torch.save(state, metadata={"format": "pt"}))
     config.save_pretrained(str(out))
     return out
@@ -114,6 +114,11 @@ def load_adapter(model: torch.nn.Module, adapter_dir: str | Path) -> torch.nn.Mo
     return model
 
 
+def merged_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of a LoRA-injected model with every update folded into plain linear weights."""
+    return merge_lora(copy.deepcopy(model))
+
+
 def merge_lora(model: torch.nn.Module) -> torch.nn.Module:
     """Fold every LoRA update into its base weight and restore plain nn.Linear modules."""
     require("peft", "sft", "LoRA")
@@ -133,8 +138,6 @@ def merge_lora(model: torch.nn.Module) -> torch.nn.Module:
 def disabled_adapters(model: torch.nn.Module):
     """A context in which the LoRA layers pass their input through the base layer only (the
     frozen reference model of DPO)."""
-    import contextlib
-
     from peft.tuners.lora import LoraLayer
 
     @contextlib.contextmanager

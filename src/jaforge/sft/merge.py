@@ -11,35 +11,30 @@ as `chat_template`, generation_config.json and a model card: jaforge.sft.outputs
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 from pathlib import Path
 
 from jaforge.config import load_config, save_config
 from jaforge.errors import InputError
-from jaforge.extras import require
+from jaforge.model.checkpoint import save_model
 from jaforge.sft.config import MergeConfig, SFTConfig
+from jaforge.sft.dataset import template_context
+from jaforge.sft.encoding import TextEncoder
+from jaforge.sft.lora import load_adapter, merge_lora
+from jaforge.sft.outputs import (
+    BaseModel,
+    adapter_base,
+    check_card,
+    export_model,
+    sft_card,
+)
+from jaforge.sft.trainer import find_tokenizer
 from jaforge.stage_result import StageResult
-
-
-def merged_copy(model):
-    """A copy of a LoRA-injected model with every update folded into plain linear weights."""
-    from jaforge.sft.lora import merge_lora
-
-    return merge_lora(copy.deepcopy(model))
+from jaforge.train.continual import find_model_dir, load_base
 
 
 def run(cfg: MergeConfig) -> StageResult:
     """Load base + adapter, merge, write model/ (and hf/)."""
-    require("torch", "train", "jaforge sft-merge")
-    from jaforge.model.checkpoint import save_model
-    from jaforge.sft.dataset import template_context
-    from jaforge.sft.encoding import TextEncoder
-    from jaforge.sft.lora import load_adapter, merge_lora
-    from jaforge.sft.outputs import BaseModel, adapter_base, check_card, export_model, sft_card
-    from jaforge.sft.trainer import find_tokenizer
-    from jaforge.train.continual import find_model_dir, load_base
-
     run_dir = Path(cfg.run_dir)
     adapter = run_dir / "adapter"
     if not (adapter / "adapter_config.json").exists():

@@ -22,12 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from jaforge.data import data_dir
+from jaforge.paths import resolve_path as resolve_path_rule
 from jaforge.errors import ConfigError, InputError
 from jaforge.registry import Registry
 from jaforge.sft.config import SourceConfig
-from jaforge.sft.data import (Message, load_chat, load_dolly_ja, load_llm_japanese, load_oasst_ja,
-                              load_preference, load_safety_train)
+from jaforge.sft.data import (
+    Message,
+    load_chat,
+    load_dolly_ja,
+    load_llm_japanese,
+    load_oasst_ja,
+    load_preference,
+    load_safety_train,
+)
 from jaforge.sft.examples import SFTExample
 from jaforge.sft.hf_source import load_hf_source
 
@@ -85,17 +92,11 @@ def hf(path: Path, source: Optional[SourceConfig] = None, where: str = "") -> li
 
 
 def resolve_path(path: str, where: str = "data.sources") -> Path:
-    """A path as given, else relative to jaforge's data directory's parent (data/sft/… from
-    anywhere); a glob pattern is kept as given."""
-    given = Path(path)
-    if given.exists() or glob.has_magic(path):
-        return given
-    try:
-        candidate = data_dir().parent / path
-    except FileNotFoundError:
-        candidate = given
-    if candidate.exists():
-        return candidate
+    """The source's path (configs resolve `data/…` to the embedded data: jaforge.paths); a glob
+    pattern is kept as given."""
+    resolved = Path(resolve_path_rule(path, Path.cwd()))
+    if resolved.exists() or glob.has_magic(path):
+        return resolved
     raise InputError(path, f"not found ('{where}')")
 
 

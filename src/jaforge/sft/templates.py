@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
 from jaforge.errors import ConfigError
+from jaforge.extras import require
 from jaforge.registry import Registry
 from jaforge.sft.data import Message
 from jaforge.sft.examples import SFTExample
@@ -46,8 +47,6 @@ class TemplateContext:
 
     def hf_tokenizer(self) -> Any:
         if self._hf is None:
-            from jaforge.extras import require
-
             transformers = require("transformers", "hf", "the hf_chat template")
             if self.tokenizer_dir is None:
                 raise ValueError("the hf_chat template needs a tokenizer directory")

@@ -31,7 +31,13 @@ from jaforge.sft.dataset import SFTData, prepare_data, template_context
 from jaforge.sft.encoding import TextEncoder, collate, pad_rows
 from jaforge.sft.evaluate import generate, measure, task_scores, write_results
 from jaforge.sft.lora import add_lora, disabled_adapters
-from jaforge.sft.objectives import count_targets, dpo_loss, pair_batch, response_logprobs, token_loss
+from jaforge.sft.objectives import (
+    count_targets,
+    dpo_loss,
+    pair_batch,
+    response_logprobs,
+    token_loss,
+)
 from jaforge.sft.outputs import BaseModel, check_card, save_outputs
 from jaforge.sft.templates import prompt_text
 from jaforge.stage_result import StageResult

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Optional
 from annotated_types import Ge, Gt, Le, Lt, MinLen
 
 from jaforge.model import ModelConfig
+from jaforge.paths import InputPath
 
 # Keys a resumed run may change: how it is run, logged and kept, not what it learns.
 OPERATIONAL_KEYS = [
@@ -28,7 +29,7 @@ OPERATIONAL_KEYS = [
 class DatasetConfig:
     name: str = "ja"
     """Name used by mixture phases and in per-dataset validation metrics."""
-    path: str = "runs/tokens"
+    path: InputPath = "runs/tokens"
     """A `jaforge tokenize-data` output directory (train.bin, train.idx.npy, val.*, meta.json)."""
     weight: Annotated[float, Ge(0)] = 1.0
     """Sampling weight when no mixture phases are given."""
@@ -157,9 +158,9 @@ class TrainerConfig(LoopConfig):
     """causal: next-token loss; ul2: a mixture of denoisers (prefix LM, short and long spans)."""
     eval_batches: Annotated[int, Ge(1)] = 4
     """Micro-batches of validation windows per dataset."""
-    init_from: Optional[str] = None
+    init_from: Optional[InputPath] = None
     """Continual pretraining: a jaforge checkpoint/model dir or a Hugging Face Llama dir."""
-    expansion: Optional[str] = None
+    expansion: Optional[InputPath] = None
     """expansion.json of an expanded tokenizer: new embedding rows = mean of their old-subword rows."""
 
 

@@ -18,6 +18,7 @@ from annotated_types import Ge, Gt, Le, MinLen
 
 from jaforge.executor import ExecutorConfig
 from jaforge.model.card import ModelCardConfig
+from jaforge.paths import InputPath
 
 
 @dataclass
@@ -71,7 +72,7 @@ class MutationSettings:
 
 @dataclass
 class CycleQDConfig:
-    base_model: str = "runs/lifecycle-tiny/hf"
+    base_model: InputPath = "runs/lifecycle-tiny/hf"
     """θ₀: the model every expert was tuned from (a Hugging Face Llama directory)."""
     tasks: Annotated[list[TaskSettings], MinLen(2)] = field(default_factory=lambda: [
         TaskSettings("jnli"), TaskSettings("jsquad"), TaskSettings("instruct")])
