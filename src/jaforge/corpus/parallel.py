@@ -228,7 +228,7 @@ def run(cfg: ParallelTextConfig) -> StageResult:
         write_text(out / "data" / "part-00000.jsonl",
                    "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
         write_text(out / "heldout.jsonl", "".join(json.dumps(
-            {"id": p.id, "genre": p.genre, "split": p.split, "en": p.en, "ja": p.ja},
+            {"id": p.id, "genre": p.genre, "split": "test", "en": p.en, "ja": p.ja},
             ensure_ascii=False) + "\n" for p in heldout))
         stats = {"pairs_train": len(train), "pairs_heldout": len(heldout), "documents": len(docs),
                  "dropped": dropped, "chars": sum(len(d["text"]) for d in docs)}
