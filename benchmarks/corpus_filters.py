@@ -139,7 +139,7 @@ def hojichar_kept(compose: Any, docs: list[Doc]) -> dict[str, str | None]:
 
 def jaforge_kept(rules: list[Any], docs: list[Doc]) -> dict[str, str | None]:
     """id → None if kept, else the jaforge rule that dropped it (the corpus stage's apply_steps)."""
-    from jaforge.corpus.document import Document
+    from jaforge.io.document import Document
     from jaforge.corpus.pipeline import apply_steps
     from jaforge.corpus.stats import CorpusStats
 
@@ -174,7 +174,7 @@ def write_shards(docs: list[Doc], folder: Path, shards: int) -> None:
 
 def run_executor(folder: Path, shards: int, workers: int) -> set[str]:
     """The corpus stage's executor (local process pool) over the shards; the ids kept."""
-    from jaforge.corpus.config import ExecutorConfig
+    from jaforge.executor import ExecutorConfig
     from jaforge.corpus.executor import run_tasks
 
     run_tasks(partial(filter_shard, folder=str(folder)), list(range(shards)),

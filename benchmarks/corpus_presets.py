@@ -79,7 +79,7 @@ def filter_steps(preset: str, params: dict | None = None) -> list[Any]:
 
 def run_filters(steps: list[Any], docs: list[Doc]) -> list[tuple[str | None, int]]:
     """(drop reason or None, characters after the steps) per document."""
-    from jaforge.corpus.document import Document
+    from jaforge.io.document import Document
     from jaforge.corpus.pipeline import apply_steps
     from jaforge.corpus.stats import CorpusStats
 
@@ -175,7 +175,7 @@ def jaforge_swallow_rules() -> list[Any]:
 
 
 def jaforge_verdicts(rules: list[Any], text: str) -> tuple[dict[str, bool], bool]:
-    from jaforge.corpus.document import Document
+    from jaforge.io.document import Document
 
     doc = Document("d", text)
     verdicts = {rule.name: rule(doc) is not None for rule in rules}

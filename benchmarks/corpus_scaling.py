@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from jaforge.corpus.config import InputConfig
+    from jaforge.io.readers import InputConfig
     from jaforge.corpus.tasks import plan_tasks
 
     docs = debian(args.quick)

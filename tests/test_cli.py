@@ -54,7 +54,7 @@ def test_main_job_runs_on_the_embedded_data(tmp_path):
     metrics = [json.loads(line) for line in (run_dir / "pretrain" / "metrics.jsonl").open()]
     losses = [m["loss"] for m in metrics if "loss" in m]
     assert len(losses) >= 20 and losses[-1] < losses[0]
-    export = run_dir / "export"
+    export = run_dir / "hf"
     assert {"config.json", "tokenizer.json", "generation_config.json", "README.md"} <= {p.name for p in export.iterdir()}
     samples = [json.loads(line) for line in (run_dir / "samples" / "generations.jsonl").open()]
     assert [s["prompt"] for s in samples] == ["日本の", "今日は", "この町では"]

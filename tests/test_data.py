@@ -1,7 +1,7 @@
 """The embedded corpus data: every file is read by `jaforge.data`, and the data card holds.
 
 The minimums below are the ones data/README.md promises; the actual counts are read from the
-files (and the card's table is checked against `python -m jaforge.data`).
+files (and the card's table is checked against `python -m jaforge.data_card`).
 """
 
 import gzip
@@ -11,8 +11,9 @@ from collections import Counter
 
 import pytest
 
-from jaforge import data
-from jaforge.data import DataError, read_jsonl, read_records
+from jaforge import data, data_card
+from jaforge.io import records
+from jaforge.io.records import DataError, read_jsonl, read_records
 
 NOISY_LABELS = {"too_short", "ad_spam", "boilerplate", "repeated_lines", "repeated_ngrams",
                 "mojibake", "non_japanese", "mostly_katakana", "mostly_symbols", "ellipsis_lists",
@@ -95,11 +96,11 @@ def test_read_records_reads_json_arrays_and_gzip(tmp_path):
 
 def test_field_names_place_and_field():
     with pytest.raises(DataError, match=r"f.jsonl:4: field 'text' is missing; did you mean 'txt'"):
-        data.field({"id": "a", "txt": "x"}, "text", str, "f.jsonl:4")
+        records.field({"id": "a", "txt": "x"}, "text", str, "f.jsonl:4")
     with pytest.raises(DataError, match=r"f.jsonl:4: field 'n' should be int, got True"):
-        data.field({"n": True}, "n", int, "f.jsonl:4")
+        records.field({"n": True}, "n", int, "f.jsonl:4")
     with pytest.raises(DataError, match=r"field 'label': 'entail' is not one of .*did you mean"):
-        data.choice({"label": "entail"}, "label", ["entailment", "neutral"], "f.jsonl:4")
+        records.choice({"label": "entail"}, "label", ["entailment", "neutral"], "f.jsonl:4")
 
 
 def test_a_corpus_file_missing_a_field_names_file_line_and_field(monkeypatch, tmp_path):
@@ -213,7 +214,7 @@ def test_source_code_documents_skip_hidden_venv_and_undecodable(tmp_path):
 # ---------------------------------------------------------------------------- the data card
 
 def test_every_embedded_file_is_on_the_card(data_dir):
-    patterns = [pattern for pattern, _, _ in data.CARD]
+    patterns = [pattern for pattern, _, _ in data_card.CARD]
     for path in data_dir.rglob("*"):
         if path.is_file() and path.name not in NOT_DATA and "__pycache__" not in path.parts:
             relative = path.relative_to(data_dir)
@@ -221,7 +222,7 @@ def test_every_embedded_file_is_on_the_card(data_dir):
 
 
 def test_card_counts_agree_with_the_loaders(clean):
-    rows = {row.file: row for row in data.card_rows()}
+    rows = {row.file: row for row in data_card.card_rows()}
     assert rows["ja/clean/*.jsonl"].records == len(clean)
     assert rows["ja/clean/*.jsonl"].chars == sum(len(doc["text"]) for doc in clean)
     assert rows["ja/noisy/pii.jsonl"].records == len(data.pii())
@@ -229,10 +230,10 @@ def test_card_counts_agree_with_the_loaders(clean):
 
 
 def test_readme_table_is_up_to_date(data_dir, capsys):
-    assert data.main() == 0
+    assert data_card.main() == 0
     table = capsys.readouterr().out.strip()
     readme = (data_dir / "README.md").read_text(encoding="utf-8")
-    assert table in readme, ("data/README.md's counts table is stale: run `python -m jaforge.data` "
+    assert table in readme, ("data/README.md's counts table is stale: run `python -m jaforge.data_card` "
                              "and paste its output into the card")
 
 

@@ -38,9 +38,12 @@ class InputError(JaforgeError, ValueError):
     """An input file that cannot be read or does not hold what the stage needs."""
 
     def __init__(self, path: str | Path, message: str, line: Optional[int] = None):
-        self.path, self.line = str(path), line
+        self.path, self.line, self.message = str(path), line, message
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):  # crosses process boundaries (worker pools, Ray) unchanged
+        return type(self), (self.path, self.message, self.line)
 
 
 class RunDirError(JaforgeError):

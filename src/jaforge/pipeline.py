@@ -4,7 +4,8 @@
     jaforge run recipes/lifecycle-tiny.yaml --dry-run       # the plan: what runs, what is skipped
     jaforge run recipes/lifecycle-tiny.yaml --stages.pretrain.trainer.max_steps 50
 
-A recipe names an `output_dir` and a mapping of `stages`, in the order they run. Each stage entry is
+A recipe names an `output_dir` and a mapping of `stages`, in the order they run (and, for plans,
+`plan: {gpus: N}`: the GPUs the dry-run's memory and FLOP estimates assume). Each stage entry is
 that stage's config (the keys of `jaforge <stage> --help`), plus three optional keys: `stage` (the
 stage to run, when the entry's name is not a stage name), `base` (preset files the entry extends,
 relative to the recipe) and `output_dir` (default `<output_dir>/<entry name>`). A value
@@ -38,7 +39,7 @@ from jaforge.config import (ConfigError, apply_override, build, deep_merge, read
                             validate)
 from jaforge.errors import JaforgeError
 from jaforge.io.atomic import write_json
-from jaforge.paths import check_input_paths, resolve_paths
+from jaforge.paths import check_input_paths, missing_inputs, resolve_paths
 from jaforge.stage_result import StageResult
 from jaforge.stages import STAGES
 
@@ -65,6 +66,8 @@ class PlannedStage:
     """run (never finished), skip (finished with this key), rerun (finished with another key),
     resume (was running with this key when stopped)."""
     estimates: dict[str, Any] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    """Input paths not found on this machine (a plan made for a cluster names its paths)."""
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Pipeline:
     output_dir: Path
     stages: list[PlannedStage]
     report: bool = True
+    gpus: int = 1
+    """GPUs the plan's estimates assume (a recipe's `plan: {gpus: N}`; torchrun decides the real number)."""
 
 
 def references(value: Any) -> list[tuple[str, str]]:
@@ -106,16 +111,19 @@ def load_recipe(path: str | Path, overrides: list[tuple[str, str]] = ()) -> Pipe
     data = read_config_file(path)
     for dotted, raw in overrides:
         apply_override(data, dotted, raw)
-    unknown = sorted(set(data) - {"output_dir", "stages", "report"})
+    unknown = sorted(set(data) - {"output_dir", "stages", "report", "plan"})
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; a recipe has output_dir, "
-                          f"stages and report")
+                          f"stages, report and plan")
+    gpus = (data.get("plan") or {}).get("gpus", 1)
+    if not isinstance(gpus, int) or gpus < 1:
+        raise ConfigError(f"'plan.gpus' in {path}: expected a whole number of GPUs, got {gpus!r}")
     if not isinstance(data.get("stages"), dict) or not data["stages"]:
         raise ConfigError(f"'stages' in {path}: expected a mapping of stage entries, in order")
     root = Path(data.get("output_dir") or Path("runs") / path.stem)
     planned = [_plan_entry(name, entry, path, root, seen)
                for seen, (name, entry) in _with_seen(data["stages"])]
-    return Pipeline(path, root, planned, bool(data.get("report", True)))
+    return Pipeline(path, root, planned, bool(data.get("report", True)), gpus)
 
 
 def _with_seen(entries: dict) -> list[tuple[list[str], tuple[str, Any]]]:
@@ -191,16 +199,31 @@ def decide(pipeline: Pipeline) -> None:
             changed.add(planned.name)
 
 
-def check(pipeline: Pipeline) -> None:
-    """Build and validate every stage's config before anything runs (references stay as written)."""
+def check(pipeline: Pipeline, strict: bool = True) -> None:
+    """Build and validate every stage's config before anything runs. References to stages that
+    finished earlier take their recorded values (so the plan's estimates are real); the others
+    stay as written. A missing input is an error, or (`strict=False`, a plan for another machine)
+    noted in the stage's `missing` list."""
+    finished = {p.name: StageResult.read(p.output_dir / "result.json") for p in pipeline.stages
+                if p.status == "skip"}
+
+    def known(target: str, output: str) -> Any:
+        result = finished.get(target)
+        if result is None:
+            return f"${{{target}.{output}}}"
+        return {"output_dir": result.output_dir, **result.outputs, **result.metrics}.get(
+            output, f"${{{target}.{output}}}")
+
     for planned in pipeline.stages:
         config_cls = STAGES.get(planned.stage).config_class()
-        data = resolve_paths(config_cls, dict(planned.data), pipeline.recipe.parent)
+        data = resolve_paths(config_cls, substitute(planned.data, known), pipeline.recipe.parent)
         data["output_dir"] = str(planned.output_dir)
         source = f"{pipeline.recipe} (stages.{planned.name})"
         cfg = build(config_cls, data, source=source, references=True)
-        check_input_paths(cfg, f"stages.{planned.name}", source)
-        planned.estimates = STAGES.get(planned.stage).estimate(cfg)
+        if strict:
+            check_input_paths(cfg, f"stages.{planned.name}", source)
+        planned.missing = [f"{key}: {path}" for key, path in missing_inputs(cfg)]
+        planned.estimates = STAGES.get(planned.stage).estimate(cfg, pipeline.gpus)
 
 
 def stage_config(planned: PlannedStage, results: dict[str, StageResult], recipe: Path) -> Any:
@@ -264,14 +287,19 @@ def execute(pipeline: Pipeline, on_result: Optional[Callable[[str, StageResult, 
 
 
 def plan_table(pipeline: Pipeline) -> str:
-    """The plan as Markdown: each stage, what will happen, where it writes, its estimates."""
+    """The plan as Markdown: each stage, what will happen, where it writes, its estimates, and the
+    inputs this machine does not have (a plan may be made here for a cluster)."""
     decide(pipeline)
-    check(pipeline)
-    lines = ["| stage | runs | status | reads from | output | estimates |", "|---|---|---|---|---|---|"]
+    check(pipeline, strict=False)
+    lines = [f"plan for {pipeline.gpus} GPU(s) where a stage trains\n",
+             "| stage | runs | status | reads from | output | estimates |", "|---|---|---|---|---|---|"]
     for p in pipeline.stages:
         estimates = ", ".join(f"{k} {_short(v)}" for k, v in p.estimates.items())
         lines.append(f"| {p.name} | {p.stage} | {p.status} | {', '.join(p.inputs) or '–'} | "
                      f"{p.output_dir} | {estimates or '–'} |")
+    missing = [f"- {p.name}: {m}" for p in pipeline.stages for m in p.missing]
+    if missing:
+        lines += ["", "inputs not found on this machine (needed where the pipeline runs):", *missing]
     return "\n".join(lines) + "\n"
 
 

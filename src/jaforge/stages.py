@@ -1,9 +1,11 @@
 """The stages the `jaforge` command and pipelines run: name → module, config class, one-line summary.
 
 Every stage module has a config dataclass and `run(cfg) -> StageResult`; it may also have
-`estimate(cfg) -> dict` (parameters, FLOPs, memory) for a pipeline's `--dry-run` plan. A stage's
-module is imported only when that stage is used: stages need optional extras (torch for training,
-sentencepiece for tokenizers) that a machine running only the corpus stage does not have.
+`estimate(cfg) -> dict` (parameters, FLOPs, memory) for a pipeline's `--dry-run` plan. This table is
+the one place where jaforge imports its own modules on demand: a stage's module is loaded only when
+that stage is used, because stages need optional extras (torch for training, sentencepiece for
+tokenizers) that a machine running only the corpus stage does not have; a missing one is named
+with the `pip install` line that brings it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from jaforge.extras import MissingExtraError
 from jaforge.registry import Registry
 from jaforge.stage_result import StageResult
+
+# The optional extra that brings each package a stage may import at load time.
+EXTRA_OF = {"torch": "train", "safetensors": "hf", "transformers": "hf", "peft": "sft",
+            "sentencepiece": "tokenizer", "tokenizers": "tokenizer", "pyarrow": "parquet",
+            "warcio": "web", "trafilatura": "web", "fugashi": "ja", "ray": "scale",
+            "matplotlib": "plot", "optuna": "explore", "jinja2": "report", "markdown_it": "report"}
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,14 @@ class Stage:
     summary: str
 
     def load_module(self) -> ModuleType:
-        return importlib.import_module(self.module)
+        try:
+            return importlib.import_module(self.module)
+        except ModuleNotFoundError as err:
+            extra = EXTRA_OF.get((err.name or "").split(".")[0])
+            if extra is None:
+                raise
+            raise MissingExtraError(f"'{err.name}' is needed by `jaforge {self.name}` but is not "
+                                    f"installed; run: pip install 'jaforge[{extra}]'") from None
 
     def config_class(self) -> type:
         return getattr(self.load_module(), self.config)
@@ -40,9 +56,9 @@ class Stage:
         result = self.load_module().run(cfg)
         return result if isinstance(result, StageResult) else _as_stage_result(self.name, cfg, result)
 
-    def estimate(self, cfg: Any) -> dict[str, Any]:
+    def estimate(self, cfg: Any, gpus: int = 1) -> dict[str, Any]:
         estimate = getattr(self.load_module(), "estimate", None)
-        return estimate(cfg) if estimate is not None else {}
+        return estimate(cfg, gpus) if estimate is not None else {}
 
 
 def _as_stage_result(name: str, cfg: Any, result: Any) -> StageResult:

@@ -14,7 +14,7 @@ import pytest
 
 from jaforge.corpus.config import LanguageConfig, NormalizeConfig
 from jaforge.corpus.dedup import MinHasher, exact_key, near_duplicate_mask, seen_before
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.langid import JapaneseDetector
 from jaforge.corpus.normalize import normalize_text
 from jaforge.corpus.rules import PRESETS, make_rule

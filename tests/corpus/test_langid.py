@@ -2,7 +2,7 @@ import sys
 import types
 
 from jaforge.corpus.config import LanguageConfig
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.langid import JapaneseDetector, script_shares
 
 JA = "今日は天気がよいので、公園まで歩いて行きました。"

@@ -10,7 +10,7 @@ import pytest
 
 from jaforge.config import load_config
 from jaforge.corpus import CorpusConfig, run
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.pii import (PIIMasker, card_issuer_fits, find_pii, luhn_valid, mask_pii,
                                 my_number_check_digit)
 from jaforge.errors import ConfigError

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules import FILTERS, PRESETS, make_rule
 from jaforge.corpus.rules.hojichar import (HOJICHAR_DICTS, char_repetition_ratio, read_words,
                                            to_hojichar)

@@ -6,7 +6,7 @@ import pytest
 
 from jaforge.config import ConfigError
 from jaforge.corpus import textstats as ts
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules import FILTERS, PRESETS, make_rule
 from jaforge.corpus.rules.wordlists import WordListError, load_word_list
 

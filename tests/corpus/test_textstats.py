@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from jaforge.corpus import textstats as ts
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 
 
 def test_char_counts_by_class():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules.wordlists import (WordListError, WordMatcher, WordMatches,
                                             cached_matches, load_word_list, shipped_data_path)
 from jaforge.corpus.textstats import KATAKANA_CLASS

@@ -57,7 +57,8 @@ def tiny_study(tokens: dict[str, Path], out: Path, params: dict, **extra) -> dic
                  "trainer": {"max_steps": 2, "batch_size": 2, "micro_batch_size": 2, "eval_every": 2,
                              "eval_batches": 1, "checkpoint_every": 2}},
         "space": {"params": params},
-        "executor": {"kind": "inline", "keep_model": False},
+        "executor": {"kind": "inline"},
+        "keep_model": False,
         "report": {"bootstrap": 20},
         "output_dir": str(out),
     }

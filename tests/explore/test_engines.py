@@ -17,9 +17,9 @@ def test_tpe_study_runs_and_resumes(explore_tokens, tmp_path):
     study["space"] = {"sampler": "tpe", "trials": 3, "seed": 0, "params": params}
     study["report"] = {"enabled": False}
     first = run(build(ExploreConfig, study))
-    assert len(first.results) == 3 and not first.failed
+    assert first.metrics['finished'] == 3 and not first.metrics['failures']
     again = run(build(ExploreConfig, study))  # the seeded sampler asks the same points again
-    assert again.ran == [] and sorted(again.skipped) == sorted(first.ran)
+    assert again.metrics['ran_ids'] == [] and sorted(again.metrics['skipped_ids']) == sorted(first.metrics['ran_ids'])
 
 
 @pytest.mark.skipif(not os.environ.get("JAFORGE_TEST_RAY"),
@@ -34,4 +34,4 @@ def test_ray_executor_runs_trials(explore_tokens, tmp_path):
         result = run(build(ExploreConfig, study))
     finally:
         ray.shutdown()
-    assert len(result.ran) == 2 and not result.failed
+    assert len(result.metrics['ran_ids']) == 2 and not result.metrics['failures']

@@ -52,12 +52,16 @@ def test_random_sampler_is_seeded(explore_tokens, tmp_path):
     assert all(1e-4 <= p["optim.lr"] <= 1e-2 for p in points)
 
 
-def test_study_runs_reports_and_skips_finished_runs(explore_tokens, tmp_path):
+def test_study_runs_reports_and_skips_finished_runs(explore_tokens, tmp_path, caplog):
     params = {"model.n_layer": [1, 2], "model.activation": ["swiglu", "gelu"]}
     cfg = build(ExploreConfig, tiny_study(explore_tokens, tmp_path / "s", params, seeds=[0, 1]))
     cfg.space.params["model.activation"] = ["gelu"]  # 2 points × 2 seeds keeps it to seconds
-    first = run(cfg)
-    assert len(first.ran) == 4 and not first.failed and not first.skipped
+    with caplog.at_level("INFO", logger="jaforge.explore.study"):
+        first = run(cfg)
+    assert len(first.metrics['ran_ids']) == 4 and not first.metrics['failures'] and not first.metrics['skipped_ids']
+    progress = [r.getMessage() for r in caplog.records if " done (" in r.getMessage()]
+    assert [m.split("(")[1].split(",")[0] for m in progress] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all("elapsed, about" in m and "left)" in m for m in progress)
     out = tmp_path / "s"
     report = (out / "report.md").read_text("utf-8")
     assert "## Recommendation" in report and "model.n_layer" in report and "2 seed(s)" in report
@@ -67,7 +71,7 @@ def test_study_runs_reports_and_skips_finished_runs(explore_tokens, tmp_path):
     result = json.loads(next((out / "runs").glob("*/result.json")).read_text())
     assert result["final"]["val_loss"] > 0 and result["non_embedding_params"] > 0
     again = run(cfg)
-    assert again.ran == [] and len(again.skipped) == 4
+    assert again.metrics['ran_ids'] == [] and len(again.metrics['skipped_ids']) == 4
 
 
 def test_per_char_metric_divides_by_chars_per_token(explore_tokens, tmp_path):
@@ -107,8 +111,8 @@ def test_killed_study_resumes_without_rerunning_finished_runs(explore_tokens, tm
     assert 1 <= len(finished) < 3
     cfg = build(ExploreConfig, {**study, "executor": {"kind": "inline"}})
     resumed = run(cfg)
-    assert set(resumed.skipped) == set(finished) and not set(resumed.ran) & set(finished)
-    assert len(resumed.ran) + len(resumed.skipped) == 3
+    assert set(resumed.metrics['skipped_ids']) == set(finished) and not set(resumed.metrics['ran_ids']) & set(finished)
+    assert len(resumed.metrics['ran_ids']) + len(resumed.metrics['skipped_ids']) == 3
     assert {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/DONE")
             if p.parent.name in finished} == finished
 
@@ -119,6 +123,6 @@ def test_a_failed_run_is_reported_and_the_study_goes_on(explore_tokens, tmp_path
                        {"name": "missing", "data.datasets": [{"name": "ja", "path": gone}]}]}
     cfg = build(ExploreConfig, tiny_study(explore_tokens, tmp_path / "f", params))
     result = run(cfg)
-    assert len(result.results) == 1 and len(result.failed) == 1
-    assert "meta.json" in result.failed[0]["error"]
+    assert result.metrics['finished'] == 1 and len(result.metrics['failures']) == 1
+    assert "meta.json" in result.metrics['failures'][0]["error"]
     assert "Failed runs" in (tmp_path / "f" / "report.md").read_text("utf-8")

@@ -97,7 +97,7 @@ def test_resumed_run_continues_exactly_and_reuses_evaluations(first_run, lineage
     from jaforge.merge.cycleqd import run
 
     out, _ = first_run
-    experts = [{"name": t, "eval_examples": n, "expert": str(out / "experts" / "runs" / f"expert-{t}" / "merged-hf")}
+    experts = [{"name": t, "eval_examples": n, "expert": str(out / "experts" / f"expert-{t}" / "merged-hf")}
                for t, n in (("jnli", 16), ("jsquad", 12), ("instruct", 12))]
     again = tmp_path / "again"
     run(cycleqd_config(lineage, again, tasks=experts, generations=2))
@@ -112,7 +112,7 @@ def test_local_worker_processes_make_the_same_children(first_run, lineage, tmp_p
     from jaforge.merge.cycleqd import run
 
     out, _ = first_run
-    experts = [{"name": t, "eval_examples": n, "expert": str(out / "experts" / "runs" / f"expert-{t}" / "merged-hf")}
+    experts = [{"name": t, "eval_examples": n, "expert": str(out / "experts" / f"expert-{t}" / "merged-hf")}
                for t, n in (("jnli", 16), ("jsquad", 12), ("instruct", 12))]
     run(cycleqd_config(lineage, tmp_path / "local", tasks=experts, generations=1,
                        executor={"kind": "local", "workers": 2, "threads": 1}))

@@ -8,31 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional
 
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le
+
+from jaforge.executor import ExecutorConfig
+from jaforge.io.readers import InputConfig
 
 Share = Annotated[float, Ge(0), Le(1)]
-
-
-@dataclass
-class InputConfig:
-    paths: Annotated[list[str], MinLen(1)] = field(default_factory=list)
-    """Files, folders or glob patterns to read (at least one)."""
-    format: Literal["auto", "jsonl", "parquet", "txt", "html", "warc"] = "auto"
-    """Reader to use; `auto` picks one from each file's extension."""
-    text_field: str = "text"
-    """Field (JSONL/Parquet) holding the document text."""
-    id_field: str = "id"
-    """Field holding the document id; missing ids become `<file stem>-<line>`."""
-    metadata_fields: Optional[list[str]] = None
-    """Fields passed through as metadata; None passes every field but text and id."""
-    max_doc_chars: Annotated[int, Ge(1)] = 5_000_000
-    """Documents longer than this are skipped (reason `too_large`) instead of processed."""
-    extract_main_text: bool = True
-    """HTML/WARC: keep only the main text (trafilatura) rather than every text node."""
-    task_bytes: Annotated[int, Ge(1_000)] = 8_000_000
-    """A JSONL or Parquet file larger than this is split into equal parts of at most about this
-    many bytes (at line or row-group boundaries), each one task: workers share one big file. The
-    split depends only on the files, never on the number of workers."""
 
 
 @dataclass
@@ -125,17 +106,6 @@ class OutputConfig:
     """Shard format; every shard has the columns id, text, source, metadata (a JSON string)."""
     write_rejects: bool = False
     """Also write dropped documents with their step and reason to `rejects/` (PII masked)."""
-
-
-@dataclass
-class ExecutorConfig:
-    kind: Literal["local", "ray"] = "local"
-    """`local`: a process pool on this machine; `ray`: tasks on a Ray cluster."""
-    workers: Annotated[int, Ge(1)] = 1
-    """Processes (local) or concurrent tasks (ray)."""
-    ray_address: Optional[str] = None
-    """Ray cluster address (`auto` for a running cluster); None starts a local one."""
-    progress: bool = True
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from jaforge.corpus.config import LanguageConfig
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.textstats import char_counts
 from jaforge.extras import require
 

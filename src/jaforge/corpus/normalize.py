@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 from jaforge.corpus.config import NormalizeConfig
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 
 JAPANESE_CHAR = r"[\u3041-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヵヶ]"
 _COMMA_AFTER_JA = re.compile(rf"(?<={JAPANESE_CHAR})[，,]")

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from typing import Any, Callable, Iterable, NamedTuple
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.errors import ConfigError
 
 PLACEHOLDERS = {

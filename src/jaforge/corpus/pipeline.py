@@ -22,14 +22,14 @@ import numpy as np
 
 from jaforge.corpus.config import CorpusConfig
 from jaforge.corpus.dedup import MinHasher, duplicate_masks, exact_key, save_keys
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.executor import mark_done, marker, run_tasks
 from jaforge.corpus.langid import JapaneseDetector
 from jaforge.corpus.normalize import Normalize
 from jaforge.corpus.pii import PIIMasker
-from jaforge.corpus.readers import read_documents
+from jaforge.io.readers import read_documents
 from jaforge.corpus.rules import resolve_rules
-from jaforge.corpus.skips import SkipLog
+from jaforge.io.skips import SkipLog
 from jaforge.corpus.stats import CorpusStats
 from jaforge.corpus.tasks import Task, plan_tasks
 from jaforge.corpus.writers import REJECT_COLUMNS, SUFFIX, ShardWriter

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from jaforge.corpus.config import InputConfig
-from jaforge.corpus.readers import FORMAT_BY_SUFFIX, detect_format
+from jaforge.io.readers import InputConfig
+from jaforge.io.readers import FORMAT_BY_SUFFIX, detect_format
 from jaforge.errors import ConfigError, input_errors
 from jaforge.extras import require
 
@@ -47,11 +47,6 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Task":
         return cls(**{**data, "files": tuple(data["files"])})
-
-    def describe(self) -> str:
-        if self.unit == "file":
-            return ", ".join(self.files)
-        return f"{self.files[0]} ({self.unit} {self.start}–{self.stop})"
 
 
 def input_files(cfg: InputConfig) -> list[str]:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import IO, Sequence
 
-from jaforge.corpus.document import COLUMNS
+from jaforge.io.document import COLUMNS
 from jaforge.extras import require
 
 SUFFIX = {"jsonl.gz": ".jsonl.gz", "jsonl": ".jsonl", "parquet": ".parquet"}

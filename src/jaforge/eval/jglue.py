@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaforge.data import DataError, choice, data_dir, field, parse_json, read_records
+from jaforge.data import data_dir
+from jaforge.io.records import DataError, choice, field, parse_json, read_records
 from jaforge.registry import did_you_mean
 
 JNLI_LABELS = ("entailment", "contradiction", "neutral")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from jaforge.data import DataError, choice, field, read_records
+from jaforge.io.records import DataError, choice, field, read_records
 
 JAQKET_CONTEXTS = 5
 """Passages kept per question (kumapo/JAQKET v2.0's num_contexts)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from jaforge import model as jaforge_model
-from jaforge.data import read_records
+from jaforge.io.records import read_records
 from jaforge.errors import InputError
 from jaforge.eval import jglue, leaderboard_data
 from jaforge.eval.backends import Backend

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from jaforge.data import DataError, choice, field, read_records
+from jaforge.io.records import DataError, choice, field, read_records
 from jaforge.eval import refusal
 from jaforge.eval.backends import Backend
 from jaforge.eval.config import GenerationConfig

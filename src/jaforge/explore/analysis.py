@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from jaforge.explore.chars import chars_per_token
 from jaforge.explore.config import ExploreConfig, MetricConfig
 from jaforge.explore.fit import PowerLaw, curve_minimum, fit_power_law, log_trend, percentile_band
 
@@ -30,8 +31,6 @@ def metric_value(result: dict, metric: MetricConfig) -> Optional[float]:
     values = result["final" if metric.reduce == "final" else "best"]
     if metric.per == "token":
         return values.get(metric.key)
-    from jaforge.explore.chars import chars_per_token
-
     datasets = result["datasets"]
     names = [metric.key.split("/", 1)[1]] if "/" in metric.key else list(datasets)
     per_char = [values[f"val_loss/{n}"] / chars_per_token(datasets[n])

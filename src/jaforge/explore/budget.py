@@ -13,11 +13,12 @@ import math
 from dataclasses import replace
 from typing import Any, Callable
 
-from jaforge.config import ConfigError, build
+from jaforge.config import ConfigError, apply_override, build
 from jaforge.explore.config import BudgetConfig
 from jaforge.model.config import ModelConfig, default_d_ff
 from jaforge.model.counts import count_params, estimate_flops
 from jaforge.registry import Registry
+from jaforge.train.config import PretrainConfig
 
 Rule = Callable[[BudgetConfig, Any], dict[str, Any]]
 BUDGET_RULES: Registry[Rule] = Registry("budget rule")
@@ -26,8 +27,6 @@ STEP_RULES = ("tokens", "tokens_per_param", "flops")
 
 
 def pretrain_of(data: dict[str, Any]) -> Any:
-    from jaforge.train.config import PretrainConfig
-
     return build(PretrainConfig, data, source="explore trial")
 
 
@@ -114,8 +113,6 @@ def fixed_flops(budget: BudgetConfig, cfg: Any) -> dict[str, Any]:
 
 def apply_budget(budget: BudgetConfig, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(dotted key → derived value, a description of the budget) for one trial's pretrain data."""
-    from jaforge.config import apply_override
-
     active = [name for name in ORDER if getattr(budget, name) is not None]
     if sum(name in STEP_RULES for name in active) > 1:
         raise ConfigError(f"'budget': set at most one of {', '.join(STEP_RULES)}; got {active}")

@@ -15,6 +15,10 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
+from jaforge.tokenizer import load_hf
+
 
 @lru_cache(maxsize=64)
 def chars_per_token(token_dir: str, split: str = "val") -> float:
@@ -30,15 +34,11 @@ def chars_per_token(token_dir: str, split: str = "val") -> float:
 
 
 def _decode_and_count(directory: Path, meta: dict, split: str) -> float:
-    import numpy as np
-
-    from jaforge.tokenizer.tokenize_data import load_tokenizer
-
     tokenizer_path = meta.get("tokenizer")
     if not tokenizer_path or not Path(tokenizer_path).exists():
         raise FileNotFoundError(f"{directory / 'meta.json'}: its tokenizer {tokenizer_path!r} is "
                                 f"missing, so characters per token cannot be measured")
-    tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer = load_hf(tokenizer_path)
     count = meta["splits"][split]["tokens"]
     tokens = np.fromfile(directory / f"{split}.bin", dtype=meta["dtype"], count=count)
     offsets = np.load(directory / f"{split}.idx.npy")

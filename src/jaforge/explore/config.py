@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from jaforge.executor import ExecutorConfig
+from jaforge.paths import InputPath
+
 
 @dataclass
 class SpaceConfig:
@@ -66,23 +69,6 @@ class MetricConfig:
 
 
 @dataclass
-class ExecutorConfig:
-    kind: Literal["local", "inline", "ray"] = "local"
-    """local: one subprocess per run, `workers` at a time; inline: in this process, one after
-    another (tests, debugging); ray: Ray tasks on a local instance or a cluster (`ray_address`)."""
-    workers: int = 2
-    """Runs at the same time."""
-    threads: int = 1
-    """torch threads per run (1 avoids oversubscribing the cores)."""
-    ray_address: Optional[str] = None
-    """ray: address of a running cluster (`auto`, `ray://host:10001`); None starts a local one."""
-    keep_checkpoints: bool = False
-    """Keep each finished run's resumable checkpoints (they are deleted once the run is done)."""
-    keep_model: bool = True
-    """Keep each finished run's final model/ directory."""
-
-
-@dataclass
 class ReportConfig:
     enabled: bool = True
     """Write report.md, report.html and the plots after the runs."""
@@ -96,7 +82,7 @@ class ReportConfig:
 
 @dataclass
 class ExploreConfig:
-    base_config: Optional[str] = None
+    base_config: Optional[InputPath] = None
     """A pretrain YAML (e.g. recipes/pretrain-tiny.yaml) the study starts from."""
     base: dict[str, Any] = field(default_factory=dict)
     """Pretrain config keys (nested mappings) laid over base_config; the trainer's output_dir is
@@ -113,7 +99,13 @@ class ExploreConfig:
     seed_keys: list[str] = field(default_factory=lambda: ["trainer.seed"])
     """Pretrain keys set to the seed (add data.seed to vary the data order too)."""
     metric: MetricConfig = field(default_factory=MetricConfig)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    executor: ExecutorConfig = field(default_factory=lambda: ExecutorConfig(workers=2))
+    """Where runs train: `local` (default: one fresh process per run, `workers` at a time, each
+    with `threads` CPU threads), `inline` (in this process) or `ray`."""
+    keep_checkpoints: bool = False
+    """Keep each finished run's resumable checkpoints (they are deleted once the run is done)."""
+    keep_model: bool = True
+    """Keep each finished run's final model/ directory."""
     report: ReportConfig = field(default_factory=ReportConfig)
     output_dir: str = "runs/explore"
     """Study directory: runs/<run-id>/, results.jsonl, report.md, report.html, plots/."""

@@ -13,16 +13,7 @@ from typing import Any
 import numpy as np
 
 from jaforge.explore.analysis import Analysis
-
-
-def _pyplot():
-    from jaforge.extras import require
-
-    matplotlib = require("matplotlib", "plot", "explore reports")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from jaforge.plotting import pyplot as _pyplot
 
 
 def _save(fig, path: Path) -> Path:

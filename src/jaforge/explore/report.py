@@ -12,11 +12,16 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from jaforge.explore.analysis import Analysis, Group, analyse
+from jaforge.explore.base import load_base
+from jaforge.explore.budget import pretrain_of, shape_at
 from jaforge.explore.config import ExploreConfig
+from jaforge.explore.plots import write_plots
+from jaforge.io.atomic import write_text
 
 
 def _num(x: float) -> str:
@@ -113,9 +118,6 @@ def _aspect_text(analysis: Analysis, cfg: ExploreConfig) -> list[str]:
 
 
 def _shape_text(cfg: ExploreConfig, target: float, aspect: float) -> str:
-    from jaforge.explore.budget import pretrain_of, shape_at
-    from jaforge.explore.study import load_base
-
     try:
         model = pretrain_of(load_base(cfg)).model
     except Exception:  # the base may name data that is gone; the text is still useful without it
@@ -153,8 +155,6 @@ def markdown(title: str, text: str, header: list[str], rows: list[list[str]], pl
 
 def html_page(title: str, text: str, header: list[str], rows: list[list[str]],
               plots: dict[str, Path], failed: list[dict], results: list[dict]) -> str:
-    import re
-
     esc = html.escape
     body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc(text))
     table = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>\n" + "\n".join(
@@ -174,8 +174,6 @@ def html_page(title: str, text: str, header: list[str], rows: list[list[str]],
 
 
 def write_report(cfg: ExploreConfig, results: list[dict], failed: list[dict]) -> Path:
-    from jaforge.explore.plots import write_plots
-
     out = Path(cfg.output_dir)
     analysis = analyse(results, cfg)
     plots = write_plots(analysis, results, out / "plots")
@@ -184,7 +182,5 @@ def write_report(cfg: ExploreConfig, results: list[dict], failed: list[dict]) ->
     header, rows = table_rows(analysis)
     args: tuple[Any, ...] = (title, text, header, rows, plots, failed, results)
     for name, render in (("report.md", markdown), ("report.html", html_page)):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(render(*args), encoding="utf-8")
-        tmp.replace(out / name)
+        write_text(out / name, render(*args))
     return out / "report.md"

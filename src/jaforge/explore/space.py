@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from jaforge.config import ConfigError, apply_override, build
+from jaforge.explore.base import stage_config
+from jaforge.explore.budget import ORDER, apply_budget
 from jaforge.explore.config import BudgetConfig, ExploreConfig, SpaceConfig
 from jaforge.registry import Registry
 
@@ -140,21 +142,8 @@ def trial_budget(budget: BudgetConfig, overrides: dict[str, Any]) -> BudgetConfi
     return build(BudgetConfig, data, "budget")
 
 
-def stage_config(stage: str) -> type:
-    """The config class of the stage a study's runs train."""
-    if stage == "sft":
-        from jaforge.sft.config import SFTConfig
-
-        return SFTConfig
-    from jaforge.train.config import PretrainConfig
-
-    return PretrainConfig
-
-
 def resolve_trial(cfg: ExploreConfig, base: dict[str, Any], point: Point, seed: int) -> Trial:
     """Apply a point, the budget rules (pretrain studies) and the seed to the base config data."""
-    from jaforge.explore.budget import ORDER, apply_budget
-
     chosen, labels = point_overrides(point)
     overrides = {k: v for k, v in chosen.items() if not k.startswith("budget.")}
     data = copy.deepcopy(base)

@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from jaforge.config import ConfigError, save_config
+from jaforge.executor import Executor
+from jaforge.explore.base import load_base
 from jaforge.explore.config import ExploreConfig
+from jaforge.explore.report import write_report
 from jaforge.explore.space import Point, Trial, draw_points, resolve_trial
-from jaforge.explore.trial import is_done, run_dir, write_json, write_trial
+from jaforge.explore.tpe import run_tpe
+from jaforge.explore.trial import is_done, run_dir, run_trial, write_trial
+from jaforge.io.atomic import write_json, write_text
+from jaforge.rundir import open_run
+from jaforge.stage_result import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -40,49 +44,6 @@ class StudyResult:
     report: str | None = None
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _absolute_paths(data: dict) -> dict:
-    """Dataset, init and (sft) model, tokenizer and source paths that exist from here become
-    absolute (runs may start elsewhere)."""
-    for dataset in data.get("data", {}).get("datasets", []) or []:
-        if isinstance(dataset, dict) and dataset.get("path") and Path(dataset["path"]).exists():
-            dataset["path"] = str(Path(dataset["path"]).resolve())
-    for source in data.get("data", {}).get("sources", []) or []:
-        if isinstance(source, dict) and source.get("path") and Path(source["path"]).exists():
-            source["path"] = str(Path(source["path"]).resolve())
-    trainer = data.get("trainer", {})
-    if trainer.get("init_from") and Path(trainer["init_from"]).exists():
-        trainer["init_from"] = str(Path(trainer["init_from"]).resolve())
-    for key in ("model", "tokenizer"):
-        if isinstance(data.get(key), str) and data[key] and Path(data[key]).exists():
-            data[key] = str(Path(data[key]).resolve())
-    return data
-
-
-def load_base(cfg: ExploreConfig) -> dict[str, Any]:
-    """The base stage config as plain data: base_config's YAML with `base` laid over it."""
-    data: dict = {}
-    if cfg.base_config:
-        path = Path(cfg.base_config)
-        if not path.exists():
-            raise ConfigError(f"'base_config': no such file {path}")
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"'base_config' {path}: the top level must be a mapping")
-    data = deep_merge(data, cfg.base)
-    data.pop("output_dir", None)
-    return _absolute_paths(data)
-
-
 def trials_of(cfg: ExploreConfig, base: dict, points: list[Point]) -> list[Trial]:
     trials, seen = [], set()
     for point in points:
@@ -94,12 +55,16 @@ def trials_of(cfg: ExploreConfig, base: dict, points: list[Point]) -> list[Trial
     return trials
 
 
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
 def run_trials(cfg: ExploreConfig, trials: list[Trial], outcome: StudyResult) -> list[dict]:
     """Run the unfinished trials; returns the results of all of them (finished before or now)."""
-    from jaforge.explore.executors import execute
-
     out = Path(cfg.output_dir)
-    cleanup = {"keep_checkpoints": cfg.executor.keep_checkpoints, "keep_model": cfg.executor.keep_model}
+    cleanup = {"keep_checkpoints": cfg.keep_checkpoints, "keep_model": cfg.keep_model}
     todo = []
     for trial in trials:
         directory = run_dir(out, trial.run_id)
@@ -109,52 +74,65 @@ def run_trials(cfg: ExploreConfig, trials: list[Trial], outcome: StudyResult) ->
             todo.append(write_trial(trial, out, cfg.executor.threads, cleanup, cfg.stage))
     log.info("explore: %d runs, %d finished before, %d to run", len(trials), len(trials) - len(todo),
              len(todo))
-    for directory, result, error in execute(todo, cfg.executor):
-        if result is None:
-            outcome.failed.append({"run_id": directory.name, "error": error})
-            log.warning("explore: run %s failed: %s", directory.name, error)
-        else:
-            outcome.ran.append(directory.name)
-            log.info("explore: run %s done (%d/%d)", directory.name, len(outcome.ran), len(todo))
+    started, finished = time.perf_counter(), 0
+    jobs = [(directory.name, str(directory)) for directory in todo]
+    with Executor(cfg.executor, isolate=True, log=lambda d: Path(d) / "log.txt") as executor:
+        for result in executor.map(run_trial, jobs, keep_going=True):
+            finished += 1
+            if result.ok:
+                outcome.ran.append(result.key)
+            else:
+                outcome.failed.append({"run_id": result.key, "error": result.error})
+                log.warning("explore: run %s failed: %s", result.key, result.error)
+            elapsed = time.perf_counter() - started
+            eta = elapsed / finished * (len(todo) - finished)
+            log.info("explore: run %s %s (%d/%d, %s elapsed, about %s left)", result.key,
+                     "done" if result.ok else "failed", finished, len(todo), _duration(elapsed),
+                     _duration(eta))
     return [json.loads((run_dir(out, t.run_id) / "result.json").read_text("utf-8"))
             for t in trials if is_done(run_dir(out, t.run_id))]
 
 
 def _write_lines(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows), "utf-8")
-    tmp.replace(path)
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
 
 
-def run(cfg: ExploreConfig) -> StudyResult:
-    """Run (or resume) the study in cfg.output_dir and write its report."""
+def run(cfg: ExploreConfig) -> StageResult:
+    """Run (or resume) the study in cfg.output_dir and write its report.
+
+    Runs are keyed by their config, so a study may grow (more points, seeds) between calls:
+    finished runs are reused, new ones are trained."""
     started = time.perf_counter()
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
     base = load_base(cfg)
-    outcome = StudyResult(str(out))
-    if cfg.space.sampler == "tpe":
-        from jaforge.explore.tpe import run_tpe
-
-        trials, results = run_tpe(cfg, base, outcome, run_trials)
-    else:
-        trials = trials_of(cfg, base, draw_points(cfg.space))
+    with open_run(cfg.output_dir, "explore", cfg) as out:
+        outcome = StudyResult(str(out))
+        if cfg.space.sampler == "tpe":
+            trials, results = run_tpe(cfg, base, outcome, run_trials)
+        else:
+            trials = trials_of(cfg, base, draw_points(cfg.space))
+            _write_plan(out, trials)
+            results = run_trials(cfg, trials, outcome)
         _write_plan(out, trials)
-        results = run_trials(cfg, trials, outcome)
-    _write_plan(out, trials)
-    outcome.results = results
-    _write_lines(out / "results.jsonl", results)
-    _write_lines(out / "failed.jsonl", outcome.failed)
-    if cfg.report.enabled and results:
-        from jaforge.explore.report import write_report
+        outcome.results = results
+        _write_lines(out / "results.jsonl", results)
+        _write_lines(out / "failed.jsonl", outcome.failed)
+        if cfg.report.enabled and results:
+            outcome.report = str(write_report(cfg, results, outcome.failed))
+        outcome.wall_s = time.perf_counter() - started
+        summary = {"runs": len(trials), "finished": len(results), "ran_now": len(outcome.ran),
+                   "skipped": len(outcome.skipped), "failed": len(outcome.failed), "wall_s": outcome.wall_s}
+        write_json(out / "study.json", summary)
+    return stage_result(out, outcome, summary)
 
-        outcome.report = str(write_report(cfg, results, outcome.failed))
-    outcome.wall_s = time.perf_counter() - started
-    write_json(out / "study.json", {"runs": len(trials), "finished": len(results),
-                                    "ran_now": len(outcome.ran), "skipped": len(outcome.skipped),
-                                    "failed": len(outcome.failed), "wall_s": outcome.wall_s})
-    return outcome
+
+def stage_result(out: Path, outcome: StudyResult, summary: dict[str, Any]) -> StageResult:
+    outputs = {"results": str(out / "results.jsonl"), "plan": str(out / "plan.jsonl")}
+    if outcome.report:
+        outputs.update(report=outcome.report, report_html=str(out / "report.html"))
+    text = Path(outcome.report).read_text("utf-8") if outcome.report else \
+        f"{summary['finished']} of {summary['runs']} runs finished; no report\n"
+    metrics = {**summary, "ran_ids": outcome.ran, "skipped_ids": outcome.skipped, "failures": outcome.failed}
+    return StageResult("explore", str(out), outputs, metrics, text)
 
 
 def _write_plan(out: Path, trials: list[Trial]) -> None:

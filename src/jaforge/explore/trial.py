@@ -1,6 +1,6 @@
 """One run of a study, in its own directory: trial.json in, the stage's outputs + result.json + DONE out.
 
-    python -m jaforge.explore.trial runs/explore/runs/<run-id>     # what the local executor starts
+    run_trial("runs/explore/runs/<run-id>")     # what the executor calls, in a fresh process
 
 `write_trial` lays out the directory; `run_trial` trains it with the pretrain or the sft stage
 (resuming from its newest checkpoint if a killed study left one), summarises its metrics into
@@ -11,14 +11,21 @@ finished.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from jaforge import sft
+from jaforge.config import build
+from jaforge.explore.budget import shape_summary
 from jaforge.explore.space import Trial
+from jaforge.extras import require
+from jaforge.io.atomic import write_json
+from jaforge.sft.config import SFTConfig
+from jaforge.train import run as pretrain
+from jaforge.train.config import PretrainConfig
+from jaforge.train.metrics import read_metrics
 
 DONE = "DONE"
 
@@ -29,12 +36,6 @@ def run_dir(study_dir: str | Path, run_id: str) -> Path:
 
 def is_done(directory: str | Path) -> bool:
     return (Path(directory) / DONE).exists()
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
 
 
 def write_trial(trial: Trial, study_dir: str | Path, threads: int, cleanup: dict[str, bool],
@@ -72,8 +73,7 @@ def run_trial(directory: str | Path) -> dict[str, Any]:
     if is_done(directory):
         return json.loads((directory / "result.json").read_text("utf-8"))
     spec = json.loads((directory / "trial.json").read_text("utf-8"))
-    import torch
-
+    torch = require("torch", "train", "explore runs")
     torch.set_num_threads(max(1, spec["config"].get("trainer", {}).get("threads", 1)))
     started = time.perf_counter()
     train = train_sft if spec.get("stage") == "sft" else train_pretrain
@@ -88,12 +88,6 @@ def run_trial(directory: str | Path) -> dict[str, Any]:
 
 def train_pretrain(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
     """A pretrain run: its shape (params, tokens, FLOPs) and validation-loss summary."""
-    from jaforge.config import build
-    from jaforge.explore.budget import shape_summary
-    from jaforge.train import run as pretrain
-    from jaforge.train.config import PretrainConfig
-    from jaforge.train.metrics import read_metrics
-
     cfg = build(PretrainConfig, spec["config"], source=str(directory / "trial.json"))
     pretrain(cfg)
     rows = read_metrics(directory / "metrics.jsonl")
@@ -106,10 +100,6 @@ def train_pretrain(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
 
 def train_sft(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
     """An sft run: its `after` scores (response perplexity, task scores) as the final values."""
-    from jaforge import sft
-    from jaforge.config import build
-    from jaforge.sft.config import SFTConfig
-
     cfg = build(SFTConfig, spec["config"], source=str(directory / "trial.json"))
     outcome = sft.run(cfg)
     scores = json.loads((directory / "results.json").read_text("utf-8"))
@@ -125,18 +115,3 @@ def _clean(directory: Path, cleanup: dict[str, bool]) -> None:
         shutil.rmtree(directory / "checkpoints", ignore_errors=True)
     if not cleanup.get("keep_model", True):
         shutil.rmtree(directory / "model", ignore_errors=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m jaforge.explore.trial RUN_DIR", file=sys.stderr)
-        return 2
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = run_trial(args[0])
-    print(json.dumps({"run_id": result["run_id"], "final": result["final"]}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,23 +10,12 @@ function per method, registered by name), `parameters` (scalars, gradients over 
 `models` (HF and jaforge inputs as HF-named tensors), `vocab` (preflight, alignment by token string),
 `engine` (tensor-by-tensor execution), `output` and `card` (config.json, tokenizer, model card),
 `stage` (`jaforge merge`), `chat_vector` (`jaforge merge-chat-vector`), `cycleqd/` (`jaforge cycleqd`).
-The configs import no torch.
+The stages need torch and safetensors (`pip install 'jaforge[merge]'`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from jaforge.extras import require
 from jaforge.merge.config import ChatVectorConfig, MergeConfig
+from jaforge.merge.stage import run
 
 __all__ = ["MergeConfig", "ChatVectorConfig", "run"]
-
-
-def run(cfg: MergeConfig) -> Any:
-    """`jaforge merge`: merge the configured models into cfg.output_dir; returns a StageResult."""
-    require("torch", "train", "jaforge merge")
-    require("safetensors", "hf", "jaforge merge")
-    from jaforge.merge.stage import run as merge  # torch only once a merge runs
-
-    return merge(cfg)

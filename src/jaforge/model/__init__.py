@@ -6,34 +6,19 @@ Hugging Face export/import.
     model = Transformer(cfg)
     out = model(input_ids, labels=input_ids)
 
-    jaforge export --checkpoint runs/pretrain/final --out_dir runs/hf --tokenizer_dir runs/tok
+    jaforge export --checkpoint runs/pretrain --tokenizer_dir runs/tokenizer --output_dir runs/hf
 
-`ModelConfig`, the counts and the export stage's config import no torch; the model classes are
-imported on first use (torch comes with `pip install 'jaforge[train]'`).
+The package needs torch (`pip install 'jaforge[train]'`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from jaforge.model.cache import KVCache
+from jaforge.model.checkpoint import load_model, save_model
 from jaforge.model.config import ModelConfig
 from jaforge.model.counts import count_params, estimate_flops
+from jaforge.model.hf import export_hf, import_hf
+from jaforge.model.transformer import ModelOutput, Transformer
 
 __all__ = ["ModelConfig", "Transformer", "ModelOutput", "KVCache", "count_params", "estimate_flops",
            "save_model", "load_model", "export_hf", "import_hf"]
-
-_LAZY = {"Transformer": "jaforge.model.transformer", "ModelOutput": "jaforge.model.transformer",
-         "KVCache": "jaforge.model.cache",
-         "save_model": "jaforge.model.checkpoint", "load_model": "jaforge.model.checkpoint",
-         "export_hf": "jaforge.model.hf", "import_hf": "jaforge.model.hf"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'jaforge.model' has no attribute '{name}'")
-    from jaforge.extras import require
-
-    require("torch", "train", "the jaforge model")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -26,7 +26,9 @@ from jaforge.errors import ConfigError, InputError
 from jaforge.extras import require
 from jaforge.io.atomic import write_json, write_text
 from jaforge.model.card import ModelCardConfig, model_card
+from jaforge.model.checkpoint import load_model
 from jaforge.model.config import ModelConfig
+from jaforge.model.hf import check_llama_compatible, export_hf
 from jaforge.paths import InputPath
 from jaforge.rundir import open_run
 from jaforge.stage_result import StageResult
@@ -104,8 +106,6 @@ def export(cfg: ExportConfig, model: Any, model_cfg: ModelConfig, out: Path,
            run_dir: Optional[Path], tags: tuple[str, ...] = ("text-generation",)) -> dict[str, str]:
     """Write the HF directory: weights, configs, tokenizer, chat template, model card."""
     torch = require("torch", "train", "jaforge export")
-    from jaforge.model.hf import export_hf
-
     export_hf(model, model_cfg, out, tokenizer_dir=cfg.tokenizer_dir, dtype=getattr(torch, cfg.dtype))
     hf_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     write_json(out / "generation_config.json", generation_config(cfg.generation, hf_config))
@@ -118,9 +118,6 @@ def export(cfg: ExportConfig, model: Any, model_cfg: ModelConfig, out: Path,
 
 def run(cfg: ExportConfig) -> StageResult:
     """Export the checkpoint into `output_dir`."""
-    from jaforge.model.checkpoint import load_model
-    from jaforge.model.hf import check_llama_compatible
-
     model_dir = model_directory(cfg.checkpoint)
     if not cfg.card.license:
         raise ConfigError("'card.license': required — the licence of the weights (e.g. apache-2.0, "

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaforge.data import DataError, choice, data_path, field, read_records
+from jaforge.data import data_path
+from jaforge.io.records import DataError, choice, field, read_records
 from jaforge.registry import did_you_mean
 
 DOLLY_CATEGORIES = ("open_qa", "closed_qa", "general_qa", "classification",

@@ -16,7 +16,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
-from jaforge.data import read_jsonl
+from jaforge.io.records import read_jsonl
 from jaforge.errors import ConfigError, InputError, input_errors
 from jaforge.extras import require
 from jaforge.tokenizer.config import SourceConfig, TrainerConfig

@@ -31,9 +31,9 @@ from typing import Annotated, Any, Optional
 import numpy as np
 from annotated_types import Ge, Lt, MinLen
 
-from jaforge.corpus.config import InputConfig
-from jaforge.corpus.readers import FORMAT_BY_SUFFIX, read_documents
-from jaforge.corpus.skips import SkipLog
+from jaforge.io.readers import InputConfig
+from jaforge.io.readers import FORMAT_BY_SUFFIX, read_documents
+from jaforge.io.skips import SkipLog
 from jaforge.errors import ConfigError, InputError
 from jaforge.io.atomic import write_json
 from jaforge.paths import InputPath

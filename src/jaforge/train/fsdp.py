@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from jaforge.model.transformer import Transformer
+
 
 def shard_model(model: torch.nn.Module, precision: str = "fp32") -> None:
     """Shard every block, then the rest (embeddings, final norm, head), in place."""
@@ -51,7 +53,10 @@ def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimize
 
 def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: Any) -> None:
     """Load a full (name-keyed) optimiser state saved by `full_states` into the sharded optimiser."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_optimizer_state_dict,
+    )
 
     set_optimizer_state_dict(model, optimizer, optim_state_dict=state,
                              options=StateDictOptions(full_state_dict=True))
@@ -59,8 +64,6 @@ def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimize
 
 def unsharded_copy(model_cfg: Any, weights: dict[str, torch.Tensor]) -> torch.nn.Module:
     """A plain model holding the gathered weights, for save_model on rank 0."""
-    from jaforge.model import Transformer
-
     with torch.random.fork_rng():  # building it must not move the RNG a resumed run replays
         plain = Transformer(model_cfg)
     plain.load_state_dict(weights, strict=False)  # a tied head may come once, as the embedding

@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Optional
 
 from annotated_types import Ge
 
-from jaforge.data import read_records
+from jaforge.io.records import read_records
 from jaforge.errors import ConfigError, InputError
 from jaforge.eval import GenerationConfig, generate, load_backend
 from jaforge.io.atomic import write_text

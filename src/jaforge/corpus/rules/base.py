@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar
 
 from jaforge.config import build
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.registry import Registry
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from annotated_types import Ge, Le
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules.base import Rule, register_rule
 from jaforge.corpus.rules.wordlists import WordMatcher
 

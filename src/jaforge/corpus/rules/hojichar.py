@@ -31,15 +31,21 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
+import numpy as np
 from annotated_types import Ge, Le
 
-import numpy as np
-
-from jaforge.corpus.document import Document
 from jaforge.corpus.rules.base import PRESETS, Rule, register_rule
+from jaforge.corpus.rules.hojichar_text import (
+    WordIndex,
+    char_repetition_ratio,
+    doc_alphabet,
+    doc_codepoints,
+    gaps,
+    read_words,
+)
 from jaforge.corpus.rules.wordlists import shipped_data_path
-from jaforge.corpus.rules.hojichar_text import (WordIndex, char_repetition_ratio, doc_alphabet,
-                                                 doc_codepoints, gaps, read_words)
+from jaforge.extras import MissingExtraError, require
+from jaforge.io.document import Document
 
 _KANA = re.compile("[ぁ-んァ-ン]")  # HojiChar's AcceptJapanese test (first `lookup_size` chars)
 _KATAKANA_WORD = re.compile("[ァ-ヴー]+")  # words that `ignore_confused` guards
@@ -339,8 +345,6 @@ def hojichar_dict_params() -> dict[str, dict[str, str]]:
     package (read from there at run time)."""
     spec = importlib.util.find_spec("hojichar")
     if spec is None or not spec.submodule_search_locations:
-        from jaforge.extras import MissingExtraError
-
         raise MissingExtraError("'hojichar' is needed for its word lists but is not installed; "
                                 "run: pip install 'jaforge[bench]'")
     folder = Path(list(spec.submodule_search_locations)[0]) / "dict"
@@ -350,8 +354,6 @@ def hojichar_dict_params() -> dict[str, dict[str, str]]:
 def to_hojichar(rules: list[Rule]) -> list[Any]:
     """The HojiChar filters that make the same decisions as these `hojichar_*` rules (for
     side-by-side checks); needs the `hojichar` package."""
-    from jaforge.extras import require
-
     document_filters = require("hojichar.filters.document_filters", "bench", "HojiChar filters")
     out = []
     for rule in rules:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.textstats import codepoints
 
 

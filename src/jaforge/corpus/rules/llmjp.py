@@ -21,7 +21,7 @@ from annotated_types import Ge
 from urllib.parse import urlsplit
 
 from jaforge.corpus import textstats as ts
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules.base import PRESETS, Rule, register_rule
 from jaforge.corpus.rules.wordlists import (WordListError, WordMatcher, cached_matches,
                                             load_word_list, shipped_data_path)

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Iterable, Literal, NamedTuple
 from annotated_types import Ge, Le
 
 from jaforge.corpus import textstats as ts
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules.base import PRESETS, Rule, register_rule
 from jaforge.corpus.rules.wordlists import WordMatcher, cached_matches, shipped_data_path
 

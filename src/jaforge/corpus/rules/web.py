@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from annotated_types import Ge, Le
 
 from jaforge.corpus import textstats as ts
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.rules.base import PRESETS, Rule, register_rule
 
 # UTF-8 Japanese read as CP932 turns the lead bytes of kana (E3 81/82/83) into 縺 繧 繝, kanji

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from jaforge.data import data_path
 
-from jaforge.corpus.document import Document
+from jaforge.io.document import Document
 from jaforge.corpus.textstats import KATAKANA_CLASS
 
 _KATAKANA_WORD = re.compile(f"{KATAKANA_CLASS}+")

@@ -12,18 +12,7 @@ cached), `launcher` (inline / local processes / Ray), `report` (heatmaps, tables
 
 from __future__ import annotations
 
-from typing import Any
-
-from jaforge.extras import require
 from jaforge.merge.cycleqd.config import CycleQDConfig
+from jaforge.merge.cycleqd.stage import run
 
 __all__ = ["CycleQDConfig", "run"]
-
-
-def run(cfg: CycleQDConfig) -> Any:
-    """`jaforge cycleqd`: experts, archives, generations, report in cfg.output_dir; a StageResult."""
-    require("torch", "train", "jaforge cycleqd")
-    require("peft", "sft", "tuning CycleQD's experts")
-    from jaforge.merge.cycleqd.stage import run as cycleqd  # torch only once a run starts
-
-    return cycleqd(cfg)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from annotated_types import Ge, Gt, Le, MinLen
 
-from jaforge.explore.config import ExecutorConfig
+from jaforge.executor import ExecutorConfig
 
 
 @dataclass

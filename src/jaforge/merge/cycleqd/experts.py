@@ -1,6 +1,6 @@
 """CycleQD's starting models: the task data, the experts (given, or tuned from the base by
-`jaforge sft` runs executed in parallel by the explore stage's executors), and the baselines merged
-from the experts (plain task arithmetic and a linear average, by the merge stage).
+`jaforge sft` runs in parallel through `jaforge.executor`), and the baselines merged from the
+experts (plain task arithmetic and a linear average, by the merge stage).
 
     data = prepare_data(cfg)                 # {task: {"train": path, "eval": path}}
     experts = prepare_experts(cfg, data)     # {task: expert model dir}
@@ -12,15 +12,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from jaforge import sft
 from jaforge.config import apply_override, build
 from jaforge.errors import JaforgeError
-from jaforge.explore.executors import execute
-from jaforge.explore.space import Trial
-from jaforge.explore.trial import write_trial
+from jaforge.executor import Executor
 from jaforge.merge.config import MergeConfig
 from jaforge.merge.cycleqd.config import CycleQDConfig
 from jaforge.merge.cycleqd.tasks import write_task_data
 from jaforge.merge.stage import run as merge
+from jaforge.sft.config import SFTConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +51,35 @@ def expert_dir(run_dir: Path, method: str) -> Path:
     return run_dir / ("merged-hf" if method == "lora" else "hf")
 
 
+DONE = "DONE"
+
+
+def train_expert(job: tuple[str, dict]) -> str:
+    """One expert's sft run in `directory` (skipped when it finished before); its directory."""
+    directory, config = job
+    if not (Path(directory) / DONE).exists():
+        sft.run(build(SFTConfig, {**config, "output_dir": directory}, source=f"cycleqd expert {directory}"))
+        (Path(directory) / DONE).touch()
+    return directory
+
+
 def prepare_experts(cfg: CycleQDConfig, data: dict[str, dict[str, Path]]) -> dict[str, Path]:
     """Every task's expert: the given directory, or an sft run of the base on the task's data."""
     study = Path(cfg.output_dir) / "experts"
+    study.mkdir(parents=True, exist_ok=True)
     experts = {t.name: Path(t.expert) for t in cfg.tasks if t.expert}
-    trials = [Trial(f"expert-{t.name}", {}, {"task": t.name}, cfg.experts.seed, sft_config(cfg, t.name, data[t.name]["train"]))
-              for t in cfg.tasks if not t.expert]
-    directories = [write_trial(trial, study, cfg.executor.threads, {"keep_checkpoints": False, "keep_model": True},
-                               stage="sft") for trial in trials]
-    failures = [f"{d.name}: {error}" for d, result, error in execute(directories, cfg.executor) if result is None]
+    jobs = []
+    for task in (t for t in cfg.tasks if not t.expert):
+        config = sft_config(cfg, task.name, data[task.name]["train"])
+        config["trainer"].update(progress=False, threads=cfg.executor.threads, resume="auto")
+        jobs.append((task.name, (str((study / f"expert-{task.name}").resolve()), config)))
+    with Executor(cfg.executor, isolate=True, log=lambda job: Path(job[0]).with_suffix(".log")) as executor:
+        outcomes = list(executor.map(train_expert, jobs, keep_going=True))
+    failures = [f"{o.key}: {o.error}" for o in outcomes if not o.ok]
     if failures:
         raise JaforgeError(f"tuning the experts failed: {'; '.join(failures)}")
-    for trial, directory in zip(trials, directories):
-        experts[trial.labels["task"]] = expert_dir(directory, cfg.experts.method)
+    for outcome in outcomes:
+        experts[outcome.key] = expert_dir(Path(outcome.result), cfg.experts.method)
     return experts
 
 

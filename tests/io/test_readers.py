@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from jaforge.corpus.config import InputConfig
-from jaforge.corpus.readers import detect_format, read_documents
-from jaforge.corpus.skips import SkipLog
+from jaforge.io.readers import InputConfig, detect_format, read_documents
+from jaforge.io.skips import SkipLog
 from jaforge.corpus.tasks import byte_range_tasks, plan_tasks
 from jaforge.errors import InputError
 
@@ -191,15 +190,22 @@ def test_truncated_or_fake_compressed_files_are_errors_naming_them(tmp_path, nam
         read(tmp_path / name)
 
 
-def test_the_command_line_reports_a_bad_file_in_one_line(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_command_line_reports_a_bad_file_in_one_line(tmp_path, workers):
+    """Also from a worker process: the error crosses the process boundary unchanged."""
     whole = gzip.compress(b'{"text": "x"}\n' * 5000)
-    (tmp_path / "in.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    write_jsonl(tmp_path / "in" / "good.jsonl", [{"text": TEXT * 20}] * 3)
     result = subprocess.run(
-        [sys.executable, "-m", "jaforge.cli", "corpus", "--input.paths", f"[{tmp_path / 'in.jsonl.gz'}]",
-         "--output_dir", str(tmp_path / "out"), "--executor.progress", "false"],
+        [sys.executable, "-m", "jaforge.cli", "corpus", "--input.paths", f"[{tmp_path / 'in'}]",
+         "--output_dir", str(tmp_path / "out"), "--executor.progress", "false",
+         "--executor.workers", workers],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert result.returncode == 1
-    assert "in.jsonl.gz: cannot be read as JSON lines" in result.stderr
+    assert result.stderr.strip().endswith("bad.jsonl.gz: cannot be read as JSON lines (UTF-8, one "
+                                          "object a line), gzip-compressed: Compressed file ended "
+                                          "before the end-of-stream marker was reached")
     assert "Traceback" not in result.stderr and not (tmp_path / "out" / "data").exists()
 
 

@@ -19,14 +19,17 @@ import io
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Annotated, Any, Iterator, Literal, Optional
 
-from jaforge.corpus.config import InputConfig
-from jaforge.corpus.document import Document
-from jaforge.corpus.skips import SkipLog, place
+from annotated_types import Ge, MinLen
+
 from jaforge.errors import ConfigError, InputError, input_errors
 from jaforge.extras import require
+from jaforge.io.document import Document
+from jaforge.io.skips import SkipLog, place
+from jaforge.paths import InputPath
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst",
                   ".ndjson", ".ndjson.gz", ".ndjson.zst")
@@ -39,6 +42,29 @@ WHAT = {"jsonl": "JSON lines (UTF-8, one object a line)", "parquet": "a Parquet 
         "warc": "a WARC archive", "txt": "UTF-8 text", "html": "an HTML page"}
 _BOM = b"\xef\xbb\xbf"
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+@dataclass
+class InputConfig:
+    paths: Annotated[list[InputPath], MinLen(1)] = field(default_factory=list)
+    """Files, folders or glob patterns to read (at least one)."""
+    format: Literal["auto", "jsonl", "parquet", "txt", "html", "warc"] = "auto"
+    """Reader to use; `auto` picks one from each file's extension."""
+    text_field: str = "text"
+    """Field (JSONL/Parquet) holding the document text."""
+    id_field: str = "id"
+    """Field holding the document id; missing ids become `<file stem>-<line>`."""
+    metadata_fields: Optional[list[str]] = None
+    """Fields passed through as metadata; None passes every field but text and id."""
+    max_doc_chars: Annotated[int, Ge(1)] = 5_000_000
+    """Documents longer than this are skipped (reason `too_large`) instead of processed."""
+    extract_main_text: bool = True
+    """HTML/WARC: keep only the main text (trafilatura) rather than every text node."""
+    task_bytes: Annotated[int, Ge(1_000)] = 8_000_000
+    """A JSONL or Parquet file larger than this is split into equal parts of at most about this
+    many bytes (at line or row-group boundaries), each one task: workers share one big file. The
+    split depends only on the files, never on the number of workers."""
+
 
 
 def detect_format(path: str | Path) -> str:
