@@ -80,6 +80,16 @@ def test_malformed_lines_name_the_file_and_line(tmp_path):
         run(config(tmp_path, input=[str(bad)], templates={"en-ja": "{en}", "ja-en": "{ja} {en}"}))
 
 
+def test_the_stage_skips_a_malformed_line_and_records_it(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", PAIRS[:4])
+    path.write_text(path.read_text("utf-8") + '{"en": "cut off\n' + "\xff\n", "utf-8")
+    path.write_bytes(path.read_bytes().replace("\xff".encode(), b"\xff"))
+    result = run(config(tmp_path, input=[str(path)]))
+    skipped = [json.loads(line) for line in (tmp_path / "out" / "skipped.jsonl").read_text("utf-8").splitlines()]
+    assert [(s["line"], s["reason"].split(":")[0]) for s in skipped] == [(5, "malformed JSON"), (6, "not valid UTF-8")]
+    assert result.metrics["dropped"] == {"a malformed line": 2} and result.metrics["pairs_train"] == 3
+
+
 def test_embedded_text_writes_english_and_code_shards(tmp_path):
     result = embedded_text(EmbeddedTextConfig(sets=["en", "code"], output_dir=str(tmp_path / "e")))
     lines = (tmp_path / "e" / "data" / "part-00000.jsonl").read_text("utf-8").splitlines()

@@ -12,8 +12,11 @@ evaluation (`jaforge eval --tasks '[translation_en_ja]'`). The others, shuffled 
 documents of `pairs_per_document` pairs, each rendered by the template of one direction (en→ja or
 ja→en, chosen per pair by a seeded hash) — the same template the translation eval prompts with.
 
-Writes into `output_dir`: `data/part-00000.jsonl` (id, text, metadata; what tokenize-data reads),
-`heldout.jsonl`, `stats.json` (pairs read, kept, held out, dropped by reason) and config.yaml.
+A malformed line (bad JSON, a missing field, too few columns, bad UTF-8) is skipped and recorded
+with its file:line in `skipped.jsonl`; a file that yields no pair at all stops the run. Writes into
+`output_dir`: `data/part-00000.jsonl` (id, text, metadata; what tokenize-data reads),
+`heldout.jsonl`, `skipped.jsonl`, `stats.json` (pairs kept, held out, dropped by reason) and
+config.yaml.
 """
 
 from __future__ import annotations
@@ -91,72 +94,83 @@ def detect_format(path: Path) -> str:
                       f"(tsv or jsonl)")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+class BadLine(ValueError):
+    """A line that holds no pair (its reason; the caller knows the file and line)."""
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
-                except UnicodeDecodeError:
-                    raise InputError(path, "not valid UTF-8", line=number) from None
+            yield from enumerate(handle, start=1)
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         raise InputError(path, f"cannot be read ({err})") from None
 
 
-def _text(value: object, path: Path, line: int, name: str) -> str:
+def _text(value: object, name: str) -> str:
     if not isinstance(value, str):
-        raise InputError(path, f"field '{name}' should be a string, got {value!r}", line=line)
+        raise BadLine(f"field '{name}' should be a string, got {value!r}")
     return " ".join(value.split())
 
 
-def _jsonl_pairs(path: Path, cfg: ParallelTextConfig) -> Iterator[Pair]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(path, f"malformed JSON: {err.msg} (column {err.colno})", line=number) from None
-        if not isinstance(record, dict):
-            raise InputError(path, f"expected a JSON object, got {type(record).__name__}", line=number)
-        for name in (cfg.en_field, cfg.ja_field):
-            if name not in record:
-                raise InputError(path, f"field '{name}' is missing (fields: {', '.join(record)}); set "
-                                       f"en_field / ja_field", line=number)
-        yield Pair(str(record.get("id", f"{path.stem}-{number}")),
-                   _text(record[cfg.en_field], path, number, cfg.en_field),
-                   _text(record[cfg.ja_field], path, number, cfg.ja_field),
-                   str(record.get(cfg.split_field, "train")), str(record.get("genre", "")))
+def _jsonl_pair(line: str, number: int, path: Path, cfg: ParallelTextConfig) -> Pair:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise BadLine(f"malformed JSON: {err.msg} (column {err.colno})") from None
+    if not isinstance(record, dict):
+        raise BadLine(f"expected a JSON object, got {type(record).__name__}")
+    for name in (cfg.en_field, cfg.ja_field):
+        if name not in record:
+            raise BadLine(f"field '{name}' is missing (fields: {', '.join(record)}); set en_field / ja_field")
+    return Pair(str(record.get("id", f"{path.stem}-{number}")), _text(record[cfg.en_field], cfg.en_field),
+                _text(record[cfg.ja_field], cfg.ja_field), str(record.get(cfg.split_field, "train")),
+                str(record.get("genre", "")))
 
 
-def _tsv_pairs(path: Path, cfg: ParallelTextConfig) -> Iterator[Pair]:
-    columns = list(cfg.columns)
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
+class TsvRows:
+    """TSV lines → pairs: the columns that `cfg.columns` names, or a header line's."""
+
+    def __init__(self, path: Path, cfg: ParallelTextConfig):
+        self.path, self.cfg, self.columns = path, cfg, list(cfg.columns)
+
+    def __call__(self, line: str, number: int, path: Path, cfg: ParallelTextConfig) -> Optional[Pair]:
         cells = next(csv.reader(io.StringIO(line), delimiter="\t", quoting=csv.QUOTE_NONE))
         if number == 1 and cfg.en_field in cells and cfg.ja_field in cells:
-            columns = cells  # a header line
-            continue
+            self.columns = cells
+            return None
         for name in (cfg.en_field, cfg.ja_field):
-            if name not in columns:
-                raise ConfigError(f"'columns': {columns} names no '{name}' column for {path}")
-        if len(cells) < len(columns):
-            raise InputError(path, f"{len(cells)} tab-separated columns, expected {len(columns)} "
-                                   f"({', '.join(columns)})", line=number)
-        row = dict(zip(columns, cells))
-        yield Pair(row.get("id", f"{path.stem}-{number}"), _text(row[cfg.en_field], path, number, "en"),
-                   _text(row[cfg.ja_field], path, number, "ja"), row.get(cfg.split_field, "train"),
-                   row.get("genre", ""))
+            if name not in self.columns:
+                raise ConfigError(f"'columns': {self.columns} names no '{name}' column for {path}")
+        if len(cells) < len(self.columns):
+            raise BadLine(f"{len(cells)} tab-separated columns, expected {len(self.columns)} "
+                          f"({', '.join(self.columns)})")
+        row = dict(zip(self.columns, cells))
+        return Pair(row.get("id", f"{path.stem}-{number}"), _text(row[cfg.en_field], cfg.en_field),
+                    _text(row[cfg.ja_field], cfg.ja_field), row.get(cfg.split_field, "train"),
+                    row.get("genre", ""))
 
 
-def read_pairs(path: str | Path, cfg: Optional[ParallelTextConfig] = None) -> Iterator[Pair]:
-    """The pairs of a TSV or JSONL file; a malformed line is an InputError naming file and line."""
+def read_pairs(path: str | Path, cfg: Optional[ParallelTextConfig] = None,
+               skipped: Optional[list[dict]] = None) -> Iterator[Pair]:
+    """The pairs of a TSV or JSONL file. A line that holds no pair is an InputError naming the file
+    and line, or, given a `skipped` list, recorded there ({file, line, reason}) and passed over."""
     cfg = cfg or ParallelTextConfig()
     path = Path(path)
     kind = detect_format(path) if cfg.format == "auto" else cfg.format
-    yield from (_tsv_pairs if kind == "tsv" else _jsonl_pairs)(path, cfg)
+    parse = TsvRows(path, cfg) if kind == "tsv" else _jsonl_pair
+    for number, raw in _raw_lines(path):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            pair = parse(line, number, path, cfg) if line.strip() else None
+        except (BadLine, UnicodeDecodeError) as err:
+            reason = str(err) if isinstance(err, BadLine) else "not valid UTF-8"
+            if skipped is None:
+                raise InputError(path, reason, line=number) from None
+            skipped.append({"file": str(path), "line": number, "reason": reason})
+            continue
+        if pair is not None:
+            yield pair
 
 
 def render(pair: Pair, direction: str, templates: dict[str, str]) -> str:
@@ -185,12 +199,23 @@ def check_templates(cfg: ParallelTextConfig) -> None:
             raise ConfigError(f"'templates.{direction}': needs both {{en}} and {{ja}}, got {template!r}")
 
 
-def split_pairs(cfg: ParallelTextConfig) -> tuple[list[Pair], list[Pair], dict[str, int]]:
-    """(training pairs, held-out pairs, dropped by reason)."""
-    banned = {text for path in cfg.holdout for p in read_pairs(path, cfg) for text in (p.en, p.ja)}
+def pairs_of(path: str, cfg: ParallelTextConfig, skipped: list[dict]) -> list[Pair]:
+    """A file's pairs, malformed lines skipped; a file that yields none stops the run."""
+    before = len(skipped)
+    pairs = list(read_pairs(path, cfg, skipped))
+    if not pairs and len(skipped) > before:
+        first = skipped[before]
+        raise InputError(path, f"no pair could be read ({len(skipped) - before} bad lines; the first: "
+                               f"{first['reason']})", line=first["line"])
+    return pairs
+
+
+def split_pairs(cfg: ParallelTextConfig, skipped: list[dict]) -> tuple[list[Pair], list[Pair], dict[str, int]]:
+    """(training pairs, held-out pairs, dropped by reason); malformed lines go to `skipped`."""
+    banned = {text for path in cfg.holdout for p in pairs_of(path, cfg, skipped) for text in (p.en, p.ja)}
     train, heldout, dropped, seen = [], [], {}, set()
     for path in cfg.input:
-        for pair in read_pairs(path, cfg):
+        for pair in pairs_of(path, cfg, skipped):
             if not pair.en or not pair.ja:
                 dropped["an empty side"] = dropped.get("an empty side", 0) + 1
             elif pair.split in cfg.holdout_splits or pair.en in banned or pair.ja in banned:
@@ -220,7 +245,10 @@ def documents(pairs: list[Pair], cfg: ParallelTextConfig) -> list[dict]:
 def run(cfg: ParallelTextConfig) -> StageResult:
     """Write the training documents and the held-out pairs."""
     check_templates(cfg)
-    train, heldout, dropped = split_pairs(cfg)
+    skipped: list[dict] = []
+    train, heldout, dropped = split_pairs(cfg, skipped)
+    if skipped:
+        dropped["a malformed line"] = len(skipped)
     if not train:
         raise InputError(", ".join(cfg.input), "no training pairs left (all held out or dropped)")
     docs = documents(train, cfg)
@@ -230,6 +258,7 @@ def run(cfg: ParallelTextConfig) -> StageResult:
         write_text(out / "heldout.jsonl", "".join(json.dumps(
             {"id": p.id, "genre": p.genre, "split": "test", "en": p.en, "ja": p.ja},
             ensure_ascii=False) + "\n" for p in heldout))
+        write_text(out / "skipped.jsonl", "".join(json.dumps(k, ensure_ascii=False) + "\n" for k in skipped))
         stats = {"pairs_train": len(train), "pairs_heldout": len(heldout), "documents": len(docs),
                  "dropped": dropped, "chars": sum(len(d["text"]) for d in docs)}
         write_json(out / "stats.json", stats)
