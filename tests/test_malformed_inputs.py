@@ -270,6 +270,38 @@ def _truncated_model(tmp: Path) -> None:
     write(tmp / "m" / "model.safetensors", b'\x40\x00\x00\x00\x00\x00\x00\x00{"blocks.0.attn')
 
 
+# ------------------------------------------------------------------------- continual pretraining
+
+def continual_cases() -> list[Case]:
+    """pretrain --trainer.init_from (the base's config is read before any data), parallel-text."""
+    expansion = json.dumps({"base_vocab_size": 50, "new_tokens": [{"id": 50, "piece": "日本", "old_ids": [3, 4]}]})
+    cpt = ["pretrain", "--trainer.init_from", "{tmp}/m", "--output_dir", "{tmp}/cpt"]
+    return [
+        Case("pretrain-expansion-of-another-vocabulary", cpt + ["--trainer.expansion", "{tmp}/x.json"],
+             r"expands a tokenizer of 50 tokens, but the trainer.init_from model .* has 64 embedding rows", (2,),
+             lambda tmp: (_truncated_model(tmp), write(tmp / "x.json", expansion)), keep=["m", "x.json"]),
+        Case("pretrain-malformed-expansion", cpt + ["--trainer.expansion", "{tmp}/x.json"],
+             r"x\.json: .*new_tokens\[0\]", setup=lambda tmp: (_truncated_model(tmp), write(
+                 tmp / "x.json", '{"base_vocab_size": 64, "new_tokens": [{"id": 3, "old_ids": []}]}')),
+             keep=["m", "x.json"]),
+        Case("pretrain-model-key-fixed-by-init-from", cpt + ["--model.d_model", "32"],
+             r"model\.d_model 32 \(the base has 16\): trainer\.init_from .* fixes the architecture", (2,),
+             _truncated_model, keep=["m"]),
+        Case("pretrain-init-from-nothing", cpt, r"m: trainer\.init_from: holds neither a jaforge model",
+             setup=lambda tmp: (tmp / "m").mkdir()),
+        Case("parallel-text-bad-lines-only", ["parallel-text", "--input", "[{tmp}/p.jsonl]", "--output_dir",
+                                              "{tmp}/out"],
+             r"p\.jsonl:2: no pair could be read \(2 bad lines; the first: malformed JSON",
+             setup=files(**{"p.jsonl": '\n{"en": "b",\n[1, 2]\n'}), keep=["p.jsonl"]),
+        Case("parallel-text-short-tsv-row", ["parallel-text", "--input", "[{tmp}/p.tsv]", "--output_dir", "{tmp}/out"],
+             r"p\.tsv:1: no pair could be read .*1 tab-separated columns, expected 2",
+             setup=files(**{"p.tsv": "no tab here\n"}), keep=["p.tsv"]),
+        Case("parallel-text-missing-field", ["parallel-text", "--input", "[{tmp}/p.jsonl]", "--output_dir", "{tmp}/out"],
+             r"p\.jsonl:1: no pair could be read .*field 'ja' is missing",
+             setup=files(**{"p.jsonl": '{"en": "a", "jp": "あ"}\n'}), keep=["p.jsonl"]),
+    ]
+
+
 # ------------------------------------------------------------------------------- pipelines
 
 def pipeline_cases() -> list[Case]:
@@ -389,7 +421,7 @@ def _truncated_hf(directory: Path) -> None:
 
 
 CASES = (config_cases() + range_cases() + tokenizer_cases() + model_file_cases() + use_cases() + pipeline_cases()
-         + corpus_cases() + training_cases() + merge_cases())
+         + corpus_cases() + training_cases() + merge_cases() + continual_cases())
 
 
 def test_there_are_enough_cases():

@@ -84,6 +84,10 @@ def _register(name: str, module: str, config: str, summary: str) -> None:
 
 _register("corpus", "jaforge.corpus", "CorpusConfig",
           "web/HTML/JSONL text → Japanese filters, dedup, PII masking → shards")
+_register("parallel-text", "jaforge.corpus.parallel", "ParallelTextConfig",
+          "English–Japanese pairs (TSV/JSONL) → pretraining documents; held-out pairs kept apart")
+_register("embedded-text", "jaforge.corpus.embedded", "EmbeddedTextConfig",
+          "jaforge's English documents and own source code → corpus shards (an English-first base)")
 _register("tokenizer", "jaforge.tokenizer", "TokenizerConfig",
           "train a SentencePiece/BPE tokenizer on every document of the corpus shards")
 _register("tokenizer-measure", "jaforge.tokenizer.measure", "MeasureConfig",

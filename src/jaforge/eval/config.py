@@ -47,11 +47,12 @@ class EvalConfig:
     pretrain config's token shards)."""
     tasks: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["jnli", "marc_ja"])
     """Task or group names: jnli, marc_ja, jcommonsenseqa, jsquad, jaqket_v2, mgsm, xlsum,
-    xwinograd, jsts, safety_ja; the group japanese_leaderboard runs lm-eval's eight."""
+    xwinograd, jsts, safety_ja, translation_en_ja, translation_ja_en (chrF); the group
+    japanese_leaderboard runs lm-eval's eight."""
     shots: Optional[Annotated[int, Ge(0)]] = None
     """Few-shot examples per evaluated example; default: each task's japanese_leaderboard
     setting (jnli/marc_ja/jcommonsenseqa 3, jsquad 2, jaqket_v2 1, mgsm 5, xlsum 1). Tasks
-    without a few-shot split (xwinograd, safety_ja) stay 0-shot."""
+    without a few-shot split (xwinograd, safety_ja, translation_*) stay 0-shot."""
     template: str = "leaderboard"
     """Prompt template: leaderboard (EleutherAI japanese_leaderboard), jp-stable-0.2,
     jp-stable-0.3 or alpaca-ja (the last three for jnli, marc_ja, jcommonsenseqa, jsquad)."""

@@ -23,7 +23,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from jaforge import data
 from jaforge.errors import ConfigError, InputError, UnknownNameError
-from jaforge.eval import jglue, leaderboard_data, safety
+from jaforge.eval import jglue, leaderboard_data, safety, translation
 from jaforge.eval.metrics import exact_match, jsquad_scores, mgsm_correct
 from jaforge.eval.rouge_ja import rouge2_leaderboard, rouge2_scores
 from jaforge.eval.templates import JSTS_CHOICES
@@ -134,6 +134,12 @@ _register(Task("safety_ja", "safety", safety.load_safety, safety.safety_doc,
                {"train": ("safety*/safety_ja.jsonl", "safety_ja.jsonl"),
                 "test": ("safety*/safety_ja.jsonl", "safety_ja.jsonl")},
                "test", headline="refusal_rate", embedded_root="sft"))
+
+for _name, _direction in translation.DIRECTIONS.items():
+    _register(Task(_name, "generation", translation.load_pairs, translation.to_doc(_direction),
+                   {"train": translation.FILES, "test": translation.FILES}, "test", headline="chrf",
+                   score=translation.sentence_chrf, aggregate=translation.corpus_chrf,
+                   embedded_root="parallel"))
 
 GROUPS.register("japanese_leaderboard")(("jaqket_v2", "jcommonsenseqa", "jnli", "jsquad", "marc_ja",
                                          "mgsm", "xlsum", "xwinograd"))

@@ -122,6 +122,9 @@ TEMPLATES.register("leaderboard")({
                    "回答してください。\n\n出力は以下から選択してください：\n0\n1\n2\n3\n4\n5\n\n### 入力：\n"
                    f"文1：{d['sentence1']}\n文2：{d['sentence2']}\n\n### 応答："),
         _fixed(JSTS_CHOICES), **_LB),
+    # jaforge's translation tasks: the parallel-text stage's template up to the target, one line
+    **{task: PromptTemplate(lambda d: d["prompt"], None, target_delimiter=" ", stop=("\n",))
+       for task in ("translation_en_ja", "translation_ja_en")},
 })
 
 # --- jp-stable prompt version 0.2 (Fintan prompts) ----------------------------------------------

@@ -7,7 +7,8 @@
 Modules: config (ExploreConfig), base (the stage config runs start from), space (samplers, trials,
 run ids), budget (budget rules), trial (one run directory), study (the stage's run; runs go through
 `jaforge.executor`), tpe (Optuna TPE, `jaforge[explore]`), chars (characters per token), fit (power
-laws, optima, bootstrap), analysis (tables, aspect-ratio trend), plots, report (report.md / .html).
+laws, optima, bootstrap), analysis (tables, aspect-ratio trend), effects (each arm against a
+reference arm, with error bars and the papers' findings), plots, report (report.md / .html).
 """
 
 from __future__ import annotations

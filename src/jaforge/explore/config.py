@@ -10,7 +10,9 @@ are dotted keys of the pretrain config (`model.n_layer`, `optim.lr`, …) or of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
+
+from annotated_types import Ge
 
 from jaforge.executor import ExecutorConfig
 from jaforge.paths import InputPath
@@ -69,6 +71,33 @@ class MetricConfig:
 
 
 @dataclass
+class EvaluateConfig:
+    tasks: list[str] = field(default_factory=list)
+    """Eval tasks (`jaforge eval` names: jnli, marc_ja, …, translation_en_ja) scored on each
+    pretrain run's final model; empty: none. Their headline scores join the run's results as
+    `score/<task>` (the tokenizer is the one of the run's first dataset)."""
+    limit: Optional[Annotated[int, Ge(1)]] = None
+    """Examples per task (the first ones); None: all."""
+    max_new_tokens: Annotated[int, Ge(1)] = 64
+    """Generation budget of generation tasks (greedy)."""
+    batch_size: Annotated[int, Ge(1)] = 16
+    """Contexts per forward pass."""
+
+
+@dataclass
+class Expectation:
+    """A published finding to hold a measured effect against (arm − reference)."""
+    arm: str
+    """The arm's label (a bundle's name)."""
+    measure: str
+    """A measure of the effects table (val_loss_per_char/ja, vs_base/val_loss/en, score/jnli …)."""
+    direction: Literal["higher", "lower", "not higher", "not lower"]
+    """What the finding predicts for arm − reference."""
+    source: str = ""
+    """The finding, quoted in the report (e.g. 'Swallow: expansion costs no accuracy')."""
+
+
+@dataclass
 class ReportConfig:
     enabled: bool = True
     """Write report.md, report.html and the plots after the runs."""
@@ -78,6 +107,16 @@ class ReportConfig:
     """Bootstrap resamples for the uncertainty bands."""
     title: str = ""
     """Report title (default: the study directory's name)."""
+    reference: Optional[str] = None
+    """The arm (a label, e.g. a bundle's name) every other arm is compared with: the report adds
+    an effects table, each measure's difference from it as mean ± standard error over seeds
+    (paired by seed where both arms ran the same seeds), and its direction beyond 2 s.e."""
+    measures: list[str] = field(default_factory=list)
+    """Columns of the effects table: val_loss/<d>, val_loss_per_char/<d> (final),
+    vs_base/<column> (final − the step-0 value, i.e. against the base), chars_per_token/<d>,
+    score/<task>; empty: all there are."""
+    expectations: list[Expectation] = field(default_factory=list)
+    """Published findings to check: each says agrees / disagrees / inconclusive in the report."""
 
 
 @dataclass
@@ -99,6 +138,8 @@ class ExploreConfig:
     seed_keys: list[str] = field(default_factory=lambda: ["trainer.seed"])
     """Pretrain keys set to the seed (add data.seed to vary the data order too)."""
     metric: MetricConfig = field(default_factory=MetricConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    """Eval tasks run on every finished pretrain run (continual-pretraining studies)."""
     executor: ExecutorConfig = field(default_factory=lambda: ExecutorConfig(workers=2))
     """Where runs train: `local` (default: one fresh process per run, `workers` at a time, each
     with `threads` CPU threads), `inline` (in this process) or `ray`."""

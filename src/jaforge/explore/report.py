@@ -4,7 +4,9 @@
 
 Sections: the recommendation (a paragraph naming the evidence: best configuration, its margin in
 seed standard deviations, marginal effects, the aspect-ratio trend and the power law), the table
-(one row per configuration, mean ± std over seeds), the plots, and the failed runs.
+(one row per configuration, mean ± std over seeds), with `report.reference` the effects of each arm
+against it and the papers' findings checked (`jaforge.explore.effects`, also effects.json), the
+plots, and the failed runs.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from jaforge.explore.analysis import Analysis, Group, analyse
 from jaforge.explore.base import load_base
 from jaforge.explore.budget import pretrain_of, shape_at
 from jaforge.explore.config import ExploreConfig
+from jaforge.explore.effects import effects, effects_json, render
 from jaforge.explore.plots import write_plots
-from jaforge.io.atomic import write_text
+from jaforge.io.atomic import write_json, write_text
 
 
 def _num(x: float) -> str:
@@ -181,6 +184,10 @@ def write_report(cfg: ExploreConfig, results: list[dict], failed: list[dict]) ->
     text = recommendation(analysis, cfg)
     header, rows = table_rows(analysis)
     args: tuple[Any, ...] = (title, text, header, rows, plots, failed, results)
-    for name, render in (("report.md", markdown), ("report.html", html_page)):
-        write_text(out / name, render(*args))
+    table = effects(results, cfg.report)
+    extra_md, extra_html = render(table, cfg.report) if table is not None else ("", "")
+    if table is not None:
+        write_json(out / "effects.json", effects_json(table))
+    write_text(out / "report.md", markdown(*args) + extra_md)
+    write_text(out / "report.html", html_page(*args).replace("</body>", extra_html + "</body>"))
     return out / "report.md"

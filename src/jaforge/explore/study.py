@@ -11,6 +11,7 @@ unfinished ones resume from their newest checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -71,7 +72,8 @@ def run_trials(cfg: ExploreConfig, trials: list[Trial], outcome: StudyResult) ->
         if is_done(directory):
             outcome.skipped.append(trial.run_id)
         else:
-            todo.append(write_trial(trial, out, cfg.executor.threads, cleanup, cfg.stage))
+            todo.append(write_trial(trial, out, cfg.executor.threads, cleanup, cfg.stage,
+                                    dataclasses.asdict(cfg.evaluate)))
     log.info("explore: %d runs, %d finished before, %d to run", len(trials), len(trials) - len(todo),
              len(todo))
     started, finished = time.perf_counter(), 0

@@ -63,6 +63,10 @@ class ModelConfig:
     none (causal masking alone, NoPE)."""
     rope_base: Annotated[float, Gt(0)] = 10000.0
     """RoPE frequency base θ (Llama 2: 1e4, Llama 3: 5e5)."""
+    rope_scale: Annotated[float, Gt(0)] = 1.0
+    """Linear RoPE position interpolation (Chen et al. 2023): positions are divided by this, so a
+    model trained at L tokens runs at rope_scale·L tokens with the angles it knows (HF
+    `rope_scaling: {rope_type: linear, factor}`); 1 = plain RoPE."""
     qk_norm: bool = False
     """Normalise queries and keys per head (with the `norm` type) before the dot product."""
     sliding_window: Optional[Positive] = None

@@ -4,11 +4,12 @@
     AutoModelForCausalLM.from_pretrained("runs/hf")          # LlamaForCausalLM, same logits
     model, cfg = import_hf("some/llama-dir")                  # e.g. for continual pretraining
 
-The Llama-compatible subset is RoPE, RMSNorm, SwiGLU, pre-norm, MHA/GQA/MQA, tied or untied
-embeddings, with or without projection biases, no qk-norm, no sliding window, no MoE and unit
-residual scale; any other switch fails with an error that names it. Weights map one to one by
-name (jaforge uses Llama's half-split RoPE layout, so q/k need no permutation). Neither direction
-needs `transformers`: config.json is written and read as JSON, weights with safetensors.
+The Llama-compatible subset is RoPE (plain, or linear position interpolation), RMSNorm, SwiGLU,
+pre-norm, MHA/GQA/MQA, tied or untied embeddings, with or without projection biases, no qk-norm,
+no sliding window, no MoE and unit residual scale; any other switch fails with an error that
+names it. Weights map one to one by name (jaforge uses Llama's half-split RoPE layout, so q/k need
+no permutation). Neither direction needs `transformers`: config.json is written and read as
+JSON, weights with safetensors.
 """
 
 from __future__ import annotations
@@ -70,14 +71,22 @@ def llama_config(cfg: ModelConfig, dtype: torch.dtype, special_ids: dict[str, Op
         "num_hidden_layers": cfg.n_layer, "num_attention_heads": cfg.n_head,
         "num_key_value_heads": cfg.n_kv_head, "head_dim": cfg.head_dim, "hidden_act": "silu",
         "max_position_embeddings": cfg.max_seq_len, "rms_norm_eps": cfg.norm_eps,
-        "rope_theta": cfg.rope_base,
-        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_base},
-        "rope_scaling": None, "attention_bias": cfg.bias, "mlp_bias": cfg.bias,
+        "rope_theta": cfg.rope_base, **rope_entries(cfg), "attention_bias": cfg.bias, "mlp_bias": cfg.bias,
         "attention_dropout": 0.0, "initializer_range": cfg.init_std,
         "tie_word_embeddings": cfg.tie_embeddings, "use_cache": True,
         "dtype": str(dtype).removeprefix("torch."), "torch_dtype": str(dtype).removeprefix("torch."),
         **special_ids,
     }
+
+
+def rope_entries(cfg: ModelConfig) -> dict[str, Any]:
+    """rope_parameters (transformers 5) and rope_scaling (4.x): plain, or linear interpolation."""
+    if cfg.rope_scale == 1.0:
+        return {"rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_base},
+                "rope_scaling": None}
+    linear = {"rope_type": "linear", "factor": cfg.rope_scale}
+    return {"rope_parameters": {**linear, "rope_theta": cfg.rope_base},
+            "rope_scaling": {**linear, "type": "linear"}}
 
 
 def tokenizer_special_ids(tokenizer_dir: Optional[Path]) -> dict[str, Optional[int]]:
@@ -134,9 +143,10 @@ def config_from_llama(hf: dict[str, Any]) -> ModelConfig:
         raise HFExportError(f"only Llama checkpoints can be imported, got model_type={hf.get('model_type')!r}")
     rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
     rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if rope_type != "default" or hf.get("hidden_act", "silu") != "silu":
+    if rope_type not in ("default", "linear") or hf.get("hidden_act", "silu") != "silu":
         raise HFExportError(f"unsupported Llama variant: rope_type={rope_type!r}, "
-                            f"hidden_act={hf.get('hidden_act')!r} (jaforge models default RoPE + silu)")
+                            f"hidden_act={hf.get('hidden_act')!r} (jaforge models default or linear "
+                            f"RoPE + silu)")
     if hf.get("attention_bias", False) != hf.get("mlp_bias", False):
         raise HFExportError("attention_bias and mlp_bias differ; jaforge has one `bias` switch")
     n_head = hf["num_attention_heads"]
@@ -147,6 +157,7 @@ def config_from_llama(hf: dict[str, Any]) -> ModelConfig:
         max_seq_len=hf.get("max_position_embeddings", 2048), activation="swiglu", norm="rmsnorm",
         norm_eps=hf.get("rms_norm_eps", 1e-6), position="rope",
         rope_base=float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+        rope_scale=float(rope.get("factor", 1.0)) if rope_type == "linear" else 1.0,
         bias=bool(hf.get("attention_bias", False)), tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
         init_std=hf.get("initializer_range", 0.02))
 

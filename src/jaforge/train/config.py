@@ -21,7 +21,7 @@ OPERATIONAL_KEYS = [
     "trainer.progress", "trainer.log_every", "trainer.checkpoint_every", "trainer.keep_last",
     "trainer.threads", "trainer.eval_every", "trainer.eval_batches", "trainer.report_to",
     "trainer.tensorboard", "trainer.peak_flops", "trainer.keep_host_memory", "trainer.device", "trainer.compile",
-    "trainer.prefetch", "trainer.activation_checkpointing", "trainer.strategy",
+    "trainer.prefetch", "trainer.activation_checkpointing", "trainer.strategy", "trainer.eval_at_start",
 ]
 
 
@@ -55,6 +55,9 @@ class DataConfig:
     """Tokens per training sequence (windows of seq_len + 1 tokens give inputs and targets)."""
     seed: Annotated[int, Ge(0)] = 0
     """Seed of the data order; the order depends only on this seed and the step."""
+    allow_mixed_bos: bool = False
+    """Allow datasets whose documents start with BOS beside datasets whose documents do not (or
+    whose meta.json predates the `bos` flag); by default such a mixture is refused."""
 
 
 @dataclass
@@ -158,10 +161,30 @@ class TrainerConfig(LoopConfig):
     """causal: next-token loss; ul2: a mixture of denoisers (prefix LM, short and long spans)."""
     eval_batches: Annotated[int, Ge(1)] = 4
     """Micro-batches of validation windows per dataset."""
+    eval_at_start: Optional[bool] = None
+    """Evaluate before the first step (a step-0 metrics row); None: when init_from is set, so a
+    continual run's log starts with the base model's validation losses."""
     init_from: Optional[InputPath] = None
-    """Continual pretraining: a jaforge checkpoint/model dir or a Hugging Face Llama dir."""
+    """Continual pretraining: a jaforge checkpoint/model dir or a Hugging Face Llama dir. It fixes
+    the architecture: model.* keys set to other values than the base's are an error, except
+    dropout, z_loss, moe_aux_loss (taken from this config) and max_seq_len (see context_extension);
+    config.yaml records the model actually trained."""
+    context_extension: Literal["interpolate", "extend"] = "interpolate"
+    """init_from with a model.max_seq_len above the base's (RoPE): interpolate divides positions by
+    new/base (linear position interpolation, rope_scale); extend keeps the angles (the model meets
+    positions it never saw). A model.max_seq_len equal to the default (1024) counts as unset unless
+    the data's windows need more than the base's context."""
     expansion: Optional[InputPath] = None
-    """expansion.json of an expanded tokenizer: new embedding rows = mean of their old-subword rows."""
+    """expansion.json of an expanded tokenizer: new embedding rows = mean of their old-subword rows.
+    The init_from model must have exactly the expansion's base_vocab_size rows."""
+    new_rows_init_scale: Annotated[float, Gt(0)] = 1.0
+    """expansion: multiply each new row (embedding and untied output) by this after the mean."""
+    new_rows_lr: Optional[Annotated[float, Gt(0)]] = None
+    """expansion: peak learning rate of the new embedding/output rows (the schedule scales it like
+    optim.lr); None: optim.lr."""
+    freeze_old_rows_steps: Annotated[int, Ge(0)] = 0
+    """expansion: the base's embedding/output rows stay unchanged for this many first steps (the
+    rest of the model trains)."""
 
 
 @dataclass

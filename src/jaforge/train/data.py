@@ -98,6 +98,19 @@ class MixtureSampler:
     def vocab_size(self) -> int:
         return max(s.meta["vocab_size"] for s in self.shards)
 
+    def bos_flags(self) -> dict[str, Optional[bool]]:
+        """Whether each dataset's documents start with BOS (None: meta.json predates the flag)."""
+        return {name: shard.meta.get("bos") for name, shard in zip(self.names, self.shards)}
+
+    def chars_per_token(self, split: str = "val") -> dict[str, float]:
+        """Characters per token of each dataset's split, where meta.json counts its characters."""
+        found = {}
+        for name, shard in zip(self.names, self.shards):
+            counts = shard.meta["splits"].get(split, {})
+            if counts.get("chars") and counts.get("tokens"):
+                found[name] = counts["chars"] / counts["tokens"]
+        return found
+
     def phase_at(self, step: int) -> Optional[MixturePhase]:
         """The mixture phase `step` falls in (the last one runs to the end); None without phases."""
         end, phase = 0, None

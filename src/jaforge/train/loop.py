@@ -22,7 +22,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -96,6 +96,15 @@ class Task:
 
     def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
         return {}
+
+    def eval_at_start(self) -> bool:
+        """Whether a fresh run evaluates before its first step (a step-0 metrics row)."""
+        return False
+
+    def around_optimizer_step(self, step: int, stepped: Callable[[torch.Tensor], torch.Tensor]
+                              ) -> contextlib.AbstractContextManager:
+        """Wraps the optimiser step of `step`; `stepped(p)`: the tensor the optimiser updates for p."""
+        return contextlib.nullcontext()
 
     def save_weights(self, model: torch.nn.Module, directory: Path) -> None:
         raise NotImplementedError
@@ -293,7 +302,7 @@ class TrainingLoop:
             total += loss.detach().float()
             for key, value in parts.items():
                 stats[key] = stats.get(key, 0) + value.detach().float()
-        return StepOutput(step + 1, total, self._optimizer_step(), stats, data)
+        return StepOutput(step + 1, total, self._optimizer_step(step), stats, data)
 
     def _gradient_sync(self, last_micro_batch: bool):
         """DDP and FSDP2 reduce gradients once per step, after its last micro-batch."""
@@ -303,16 +312,20 @@ class TrainingLoop:
             return self.model.no_sync()
         return contextlib.nullcontext()
 
-    def _optimizer_step(self) -> torch.Tensor:
+    def _optimizer_step(self, step: int) -> torch.Tensor:
         if self.masters is not None:
             self.masters.gradients_to_masters()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, clip)
-        self.optimizer.step()
+        with self.task.around_optimizer_step(step, self._stepped):
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.masters is not None:
             self.masters.masters_to_params()
         return grad_norm
+
+    def _stepped(self, param: torch.Tensor) -> torch.Tensor:
+        return self.masters.by_id.get(id(param), param) if self.masters is not None else param
 
     def read_row(self, out: StepOutput) -> dict[str, Any]:
         """The step's metrics row: waits for the device (the only place a step does)."""
@@ -339,8 +352,11 @@ class TrainingLoop:
         t = self.cfg
         columns = ["step", "loss", "lr", "grad_norm", *self.task.columns, "tokens_per_s", "mfu",
                    "elapsed_s", "peak_rss_mb", "gpu_peak_mb"]
-        metrics = MetricsLog(self.out, columns, self.start, self.info.is_main, t.report_to)
+        keep_through = self.start if self.start else -1  # a fresh start drops an earlier step-0 row
+        metrics = MetricsLog(self.out, columns, keep_through, self.info.is_main, t.report_to)
         self.task.begin(self)
+        if self.start == 0 and self.task.eval_at_start():
+            metrics.log({"step": 0, **self.evaluate()})
         speed = Throughput(self.task.flops_per_token(), t.peak_flops, self.info.world_size)
         bar = progress_bar(t.progress and self.info.is_main, self.start, self.steps)
         try:
@@ -360,8 +376,9 @@ class TrainingLoop:
                 bar.close()
             metrics.close()
         last: dict[str, Any] = {}
-        for row in metrics.rows:  # this run's rows and those it resumed after
-            last.update(row)
+        for row in metrics.rows:  # this run's rows and those it resumed after (not the step-0 eval)
+            if row["step"] > 0:
+                last.update(row)
         return last
 
     def _row_if_due(self, out: StepOutput, speed: Throughput) -> Optional[dict[str, Any]]:

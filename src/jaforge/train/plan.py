@@ -13,10 +13,13 @@ about 34 bytes per token per hidden unit per layer in 16-bit, 2 with activation 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from jaforge.errors import JaforgeError
 from jaforge.model import count_params, estimate_flops
 from jaforge.train.config import PretrainConfig
+from jaforge.train.continual import trained_model_config
 
 GB = 1e9
 
@@ -34,9 +37,15 @@ def activation_bytes(cfg: PretrainConfig) -> float:
 
 
 def estimate(cfg: PretrainConfig, gpus: int = 1) -> dict[str, Any]:
-    """Parameters, training tokens and FLOPs, and memory per GPU on `gpus` GPUs."""
+    """Parameters, training tokens and FLOPs, and memory per GPU on `gpus` GPUs (continual
+    pretraining: of the base's architecture, once the base exists)."""
     if not all(isinstance(v, int) for v in (cfg.model.vocab_size, cfg.trainer.max_steps, cfg.data.seq_len)):
         return {}  # a value another stage of the pipeline will provide
+    if cfg.trainer.init_from:
+        try:
+            cfg = replace(cfg, model=trained_model_config(cfg))
+        except (JaforgeError, OSError):
+            return {}  # the base (or its expansion) is another stage's output, not made yet
     params = count_params(cfg.model)
     tokens = cfg.trainer.max_steps * cfg.trainer.batch_size * cfg.data.seq_len
     flops = estimate_flops(cfg.model, cfg.data.seq_len)["train_per_token"] * tokens

@@ -6,38 +6,71 @@
 
 What pretraining adds to `jaforge.train.loop`: the data (each step takes the global batch of the
 deterministic mixture sampler, this process's share of it in micro-batches), the objective (next
-token, or UL2's denoisers), the validation loss per dataset, and the model saved as a jaforge model
-(`<output_dir>/model`, and `model/` in each checkpoint). A run killed at any step and started again
-with the same command logs the same losses, bit for bit (CPU), as a run never interrupted.
+token, or UL2's denoisers), the validation loss per dataset — per token and per character
+(`val_loss_per_char/<name>`, nats per character from meta.json's character counts, so runs with
+different tokenizers compare) — and the model saved as a jaforge model (`<output_dir>/model`, and
+`model/` in each checkpoint). A run killed at any step and started again with the same command logs
+the same losses, bit for bit (CPU), as a run never interrupted.
+
+Continual pretraining (`trainer.init_from`, `jaforge.train.continual`): the run trains the base's
+architecture (config.yaml records it), evaluates before the first step (the base's losses, the
+"before"), may grow the vocabulary (`trainer.expansion`) and give its new rows their own init scale
+and learning rate while the old rows stay frozen for a few steps (`jaforge.train.embedding_rows`).
+Catalogue warnings about the base (licence, architecture) are logged and kept in the result.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
-from jaforge.errors import ConfigError, InputError
+from jaforge.catalog import plan_warnings
+from jaforge.errors import ConfigError, InputError, JaforgeError
 from jaforge.model import estimate_flops
 from jaforge.model.checkpoint import TIED_HEAD, WEIGHTS_NAME, save_model
 from jaforge.stage_result import StageResult
 from jaforge.train.config import PretrainConfig
-from jaforge.train.continual import initial_model
+from jaforge.train.continual import initial_model, read_expansion, row_norms, trained_model_config
 from jaforge.train.data import MixtureSampler, validation_windows
 from jaforge.train.device import peak_memory_mb
 from jaforge.train.distributed import ProcessInfo
+from jaforge.train.embedding_rows import RowRates
 from jaforge.train.loop import StepData, Task, TrainingLoop
+from jaforge.train.metrics import read_metrics
 from jaforge.train.objectives import UL2_SENTINELS, training_inputs
 from jaforge.train.state_files import read_tensors
 
 MODEL_DIR = "model"
+log = logging.getLogger(__name__)
 
 
 def run(cfg: PretrainConfig) -> StageResult:
     """Train (or resume) the run in `cfg.output_dir`."""
     return TrainingLoop(PretrainTask(cfg)).run()
+
+
+def catalog_warnings(init_from: Optional[str]) -> list[str]:
+    """Why the catalogue says continuing `init_from` may not work or be allowed (licence, layout)."""
+    if not init_from:
+        return []
+    try:
+        return plan_warnings(init_from, purpose="continue")
+    except (FileNotFoundError, JaforgeError) as err:  # no catalogue here: nothing to warn about
+        log.info("trainer.init_from: catalogue not read (%s)", err)
+        return []
+
+
+def start_metrics(out: Path) -> dict[str, float]:
+    """The step-0 evaluation (the base's losses in continual pretraining) as `start/<column>`."""
+    rows = read_metrics(out / "metrics.jsonl") if (out / "metrics.jsonl").exists() else []
+    first = rows[0] if rows and rows[0]["step"] == 0 else {}
+    return {f"start/{k}": v for k, v in first.items() if k.startswith("val_loss")}
 
 
 def micro_batch(cfg: PretrainConfig, world_size: int) -> int:
@@ -57,20 +90,69 @@ class PretrainTask(Task):
     stage = "pretrain"
 
     def __init__(self, cfg: PretrainConfig):
-        super().__init__(cfg)
+        # the model actually trained (init_from fixes it), so config.yaml records that model
+        self.model_cfg = trained_model_config(cfg)
+        super().__init__(replace(cfg, model=self.model_cfg))
+        self.warnings = catalog_warnings(cfg.trainer.init_from)
         self.val: dict[str, np.ndarray] = {}
+        self.per_char: dict[str, float] = {}
         self.columns = ["tokens", "val_loss"]
+        self.row_rates: Optional[RowRates] = None
+        self.extras: dict[str, Any] = {}
 
     def build(self, info: ProcessInfo) -> torch.nn.Module:
         cfg, t = self.cfg, self.cfg.trainer
+        for warning in self.warnings:
+            log.warning("trainer.init_from: %s", warning)
         self.micro = micro_batch(cfg, info.world_size)
         self.sampler = MixtureSampler(cfg.data, t.batch_size)
-        model, self.model_cfg = initial_model(t.init_from, cfg.model, t.expansion)
+        self._check_bos()
+        model = initial_model(t, self.model_cfg)
         self._check_fit()
-        if t.eval_every > 0:
+        if t.expansion:
+            self._new_rows(model, read_expansion(t.expansion)["base_vocab_size"])
+        if t.eval_every > 0 or self.eval_at_start():
             self.val = validation_windows(cfg.data, t.eval_batches * self.micro)
+            self.per_char = {n: c for n, c in self.sampler.chars_per_token().items() if n in self.val}
         self.columns = ["tokens", "val_loss"] + [f"val_loss/{n}" for n in self.val]
+        if self.per_char:
+            self.columns += ["val_loss_per_char"] + [f"val_loss_per_char/{n}" for n in self.per_char]
         return model
+
+    def _new_rows(self, model: torch.nn.Module, base_rows: int) -> None:
+        t = self.cfg.trainer
+        self.extras.update(row_norms(model, base_rows))
+        log.info("expansion: %d new rows, mean norm %.3f (old rows %.3f)", self.model_cfg.vocab_size - base_rows,
+                 self.extras["new_row_norm"] or 0.0, self.extras["old_row_norm"])
+        ratio = (t.new_rows_lr / self.cfg.optim.lr) if t.new_rows_lr is not None else 1.0
+        rates = RowRates(model, base_rows, ratio, t.freeze_old_rows_steps)
+        self.row_rates = rates if rates.active else None
+
+    def _check_bos(self) -> None:
+        """Old shards (no `bos` in meta.json) are flagged; BOS and no-BOS datasets are not mixed."""
+        flags = self.sampler.bos_flags()
+        self.extras["bos"] = flags
+        unknown = [n for n, flag in flags.items() if flag is None]
+        if unknown:
+            log.warning("data.datasets %s: meta.json has no 'bos' (written before tokenize-data "
+                        "recorded it); their documents may not start with BOS as generation and eval "
+                        "feed the model: re-tokenize them", unknown)
+        if len({bool(flag) for flag in flags.values()}) > 1 and not self.cfg.data.allow_mixed_bos:
+            raise ConfigError(f"data.datasets mix documents that start with BOS and documents that do "
+                              f"not (bos per dataset: {flags}); re-tokenize them with one tokenizer "
+                              f"convention, or set data.allow_mixed_bos true")
+
+    def eval_at_start(self) -> bool:
+        t = self.cfg.trainer
+        return t.eval_at_start if t.eval_at_start is not None else t.init_from is not None
+
+    def begin(self, loop: TrainingLoop) -> None:
+        if self.row_rates is not None and loop.sharded:
+            raise ConfigError("trainer.new_rows_lr and trainer.freeze_old_rows_steps do not apply to "
+                              "strategy fsdp (the tables are sharded); use ddp")
+
+    def around_optimizer_step(self, step: int, stepped: Callable[[torch.Tensor], torch.Tensor]):
+        return self.row_rates.around(step, stepped) if self.row_rates is not None else contextlib.nullcontext()
 
     def _check_fit(self) -> None:
         cfg, vocab = self.cfg, self.sampler.vocab_size
@@ -111,6 +193,9 @@ class PretrainTask(Task):
             result[f"val_loss/{name}"] = total.item() / len(windows)
         if result:
             result["val_loss"] = sum(result.values()) / len(result)
+        per_char = {f"val_loss_per_char/{n}": result[f"val_loss/{n}"] / c for n, c in self.per_char.items()}
+        if per_char:
+            result.update(per_char, val_loss_per_char=sum(per_char.values()) / len(per_char))
         return result
 
     def flops_per_token(self) -> float:
@@ -134,8 +219,10 @@ class PretrainTask(Task):
             if loop.info.is_main:
                 save_model(model, self.model_cfg, out / MODEL_DIR)
         metrics = {"loss": last.get("loss"), "val_loss": last.get("val_loss"),
+                   "val_loss_per_char": last.get("val_loss_per_char"),
                    "steps": loop.steps, "tokens": self.sampler.tokens_through(loop.steps),
-                   **loop.params, "checkpoint_s": loop.checkpoint_s, **peak_memory_mb(loop.device)}
+                   **loop.params, "checkpoint_s": loop.checkpoint_s, **peak_memory_mb(loop.device),
+                   **self.extras, **start_metrics(out), "plan_warnings": self.warnings}
         return StageResult("pretrain", str(out), outputs={
             "model": str(out / MODEL_DIR), "checkpoints": str(out / "checkpoints"),
             "metrics": str(out / "metrics.jsonl")}, metrics=metrics)

@@ -70,6 +70,7 @@ class RotaryPositions(PositionEncoding):
         super().__init__(cfg)
         dim = cfg.head_dim
         inv_freq = 1.0 / (cfg.rope_base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        inv_freq = inv_freq / cfg.rope_scale  # position interpolation: angle of position p / scale
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self._cache: dict = {}
 
