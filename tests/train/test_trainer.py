@@ -72,3 +72,20 @@ def test_yaml_config_round_trip(tmp_path, token_dirs):
     path = write_yaml(tmp_path / "c.yaml", tiny_run_config(token_dirs, tmp_path / "o"))
     cfg = load_config(PretrainConfig, path, [("trainer.max_steps", "2")])
     assert cfg.trainer.max_steps == 2 and cfg.model.vocab_size == VOCAB
+
+
+@pytest.mark.parametrize("objective,extra", [("causal", 0), ("ul2", 64)])
+def test_vocab_size_auto_reads_the_token_data(tmp_path, token_dirs, objective, extra):
+    import json
+
+    import yaml
+
+    from jaforge.model.checkpoint import load_config as load_model_config
+
+    config = tiny_run_config(token_dirs, tmp_path / "run", max_steps=2, eval_every=0, objective=objective)
+    config["model"]["vocab_size"] = "auto"
+    run(build(PretrainConfig, config))
+    vocab = json.loads((token_dirs["ja"] / "meta.json").read_text())["vocab_size"]
+    assert load_model_config(tmp_path / "run" / "model").vocab_size == vocab + extra
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"]["vocab_size"] == vocab + extra  # the model actually trained

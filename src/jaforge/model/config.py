@@ -9,7 +9,7 @@ encodings, token mixers and init schemes are the keys of the registries in `jafo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from annotated_types import Ge, Gt, Lt
 
@@ -28,8 +28,9 @@ Positive = Annotated[int, Ge(1)]
 
 @dataclass
 class ModelConfig:
-    vocab_size: Positive = 32000
-    """Rows of the token embedding (and of the output head)."""
+    vocab_size: Union[Positive, Literal["auto"]] = 32000
+    """Rows of the token embedding (and of the output head); `auto` (pretrain): the token data's
+    vocabulary (plus UL2's sentinel rows with objective ul2), read from its meta.json."""
     n_layer: Positive = 4
     """Number of transformer blocks."""
     d_model: Positive = 256

@@ -92,6 +92,20 @@ def source_report(examples: list[SFTExample], items: list[Any], drawn: dict[str,
     return report
 
 
+TRUNCATION_WARNING_SHARE = 0.05
+
+
+def warn_truncation(report: dict, seq_len: int) -> None:
+    """A warning per source whose examples are cut at `seq_len` more than a few % of the time."""
+    for name, entry in report.items():
+        seen = entry["examples"] + entry["dropped"]
+        cut = entry["truncated"] + entry["dropped"]
+        if seen and cut / seen > TRUNCATION_WARNING_SHARE:
+            log.warning("sft: %d of %d %s examples are longer than data.seq_len %d and were cut (%d "
+                        "lost every response token); raise data.seq_len (and the model's max_seq_len) "
+                        "to keep them whole", cut, seen, name, seq_len, entry["dropped"])
+
+
 def _usable(item: Any) -> bool:
     """Truncation can cut away every target token; such an example teaches nothing."""
     return all(piece.targets > 0 for piece in _pieces(item))
@@ -107,6 +121,7 @@ def prepare_data(cfg: SFTDataConfig, encoder: TextEncoder, objective: str = "sft
     items = [encode_example(e, cfg, encoder, ctx, cfg.loss_on) for e in train]
     items = [item if _usable(item) else None for item in items]
     report = source_report(train, items, mixture.drawn)
+    warn_truncation(report, cfg.seq_len)
     kept = [item for item in items if item is not None]
     if not kept:
         raise ConfigError(f"'data.seq_len': no training example keeps a target token within {cfg.seq_len} tokens")

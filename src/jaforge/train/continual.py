@@ -31,6 +31,8 @@ from jaforge.model.hf import HFExportError, config_from_llama, import_hf
 from jaforge.model.transformer import Transformer
 from jaforge.train.checkpoint import latest_checkpoint, step_dirs
 from jaforge.train.config import PretrainConfig, TrainerConfig
+from jaforge.train.data import token_vocab_size
+from jaforge.train.objectives import UL2_SENTINELS
 from jaforge.train.state_files import safetensors_errors
 
 log = logging.getLogger(__name__)
@@ -165,6 +167,9 @@ def trained_model_config(cfg: PretrainConfig) -> ModelConfig:
     if t.init_from is None:
         if t.expansion:
             raise ConfigError("trainer.expansion needs trainer.init_from (the base model)")
+        if cfg.model.vocab_size == "auto":
+            extra = UL2_SENTINELS if t.objective == "ul2" else 0
+            return replace(cfg.model, vocab_size=token_vocab_size(cfg.data) + extra)
         return cfg.model
     base = base_config(t.init_from)
     grown = base
@@ -175,7 +180,8 @@ def trained_model_config(cfg: PretrainConfig) -> ModelConfig:
     elif t.new_rows_lr is not None or t.freeze_old_rows_steps or t.new_rows_init_scale != 1.0:
         raise ConfigError("trainer.new_rows_lr, trainer.freeze_old_rows_steps and "
                           "trainer.new_rows_init_scale need trainer.expansion (the new rows)")
-    check_fixed_keys(cfg.model, base, grown, t.init_from)
+    given = cfg.model if cfg.model.vocab_size != "auto" else replace(cfg.model, vocab_size=grown.vocab_size)
+    check_fixed_keys(given, base, grown, t.init_from)
     free = {name: getattr(cfg.model, name) for name in FREE_KEYS}
     return replace(grown, **free, **trained_context(cfg.model, grown, cfg.data.seq_len + 1, t))
 

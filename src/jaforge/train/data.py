@@ -27,6 +27,17 @@ from jaforge.errors import InputError
 from jaforge.train.config import DataConfig, MixturePhase
 
 
+def token_vocab_size(data: DataConfig) -> int:
+    """The largest vocabulary of the datasets' token shards (their meta.json), for vocab_size: auto."""
+    sizes = []
+    for dataset in data.datasets:
+        meta = Path(dataset.path) / "meta.json"
+        if not meta.exists():
+            raise InputError(meta, "not found: not a token-shard directory (run `jaforge tokenize-data` first)")
+        sizes.append(int(json.loads(meta.read_text("utf-8"))["vocab_size"]))
+    return max(sizes)
+
+
 class TokenShard:
     """One split of a tokenize-data output: a memory-mapped flat token array and document offsets."""
 
