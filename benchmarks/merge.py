@@ -94,7 +94,7 @@ def worker(tool: str, recipe: str, out: str) -> None:
         from jaforge.cli import main as jaforge_main
 
         start = time.perf_counter()
-        code = jaforge_main(["merge", "--config", recipe, "--output_dir", out])
+        code = jaforge_main(["merge", "--config", recipe, "--output_dir", out, "--card.license", "apache-2.0"])
     else:
         from mergekit.scripts.run_yaml import main as mergekit_main
 

@@ -275,7 +275,7 @@ def _truncated_model(tmp: Path) -> None:
 def continual_cases() -> list[Case]:
     """pretrain --trainer.init_from (the base's config is read before any data), parallel-text."""
     expansion = json.dumps({"base_vocab_size": 50, "new_tokens": [{"id": 50, "piece": "日本", "old_ids": [3, 4]}]})
-    cpt = ["pretrain", "--trainer.init_from", "{tmp}/m", "--output_dir", "{tmp}/cpt"]
+    cpt = ["pretrain", "--trainer.init_from", "{tmp}/m", "--output_dir", "{tmp}/cpt", "--data.datasets", "[{name: ja, path: {tmp}}]"]
     return [
         Case("pretrain-expansion-of-another-vocabulary", cpt + ["--trainer.expansion", "{tmp}/x.json"],
              r"expands a tokenizer of 50 tokens, but the trainer.init_from model .* has 64 embedding rows", (2,),

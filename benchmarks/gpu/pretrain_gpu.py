@@ -222,7 +222,7 @@ def same_answers(tokens: Path, size: str, device: str, work: Path) -> dict:
     export_hf(model, cfg.model, work / "hf")
     del model
     run(cfg)
-    ours = [r["loss"] for r in read_metrics(work / "check" / "metrics.jsonl")]
+    ours = [r["loss"] for r in read_metrics(work / "check" / "metrics.jsonl") if "loss" in r]  # not the step-0 row
     theirs = hf_run(tokens, size, device, 0, 3, hf_dir=work / "hf", log_every=1)["losses"]
     diff = max(abs(a - b) for a, b in zip(ours, theirs))
     return {"jaforge_losses": ours, "hf_losses": theirs, "max_loss_diff": diff,
