@@ -81,3 +81,32 @@ def test_no_private_names_across_packages():
     private += [f"{name} → {target}" for name, tree in mods.items() for target, _, _ in imports(tree, set(mods))
                 if target.split(".")[-1].startswith("_") and package(target) != package(name)]
     assert not private, "; ".join(private)
+
+
+# Which stage packages each stage builds on: downward only (STYLE.md, "Who may import whom").
+# Everything else a stage imports is shared plumbing (config, errors, io, paths, rundir, …).
+BUILDS_ON = {
+    "corpus": set(), "tokenizer": set(), "model": set(), "report": set(),
+    "train": {"model"},
+    "eval": {"model", "corpus"},          # corpus: the parallel-pair format of the translation tasks
+    "sft": {"train", "model", "eval"},
+    "explore": {"train", "sft", "model", "tokenizer", "eval"},
+    "merge": {"sft", "eval", "model"},
+    "use": {"eval", "model"},
+}
+ORCHESTRATORS = {"cli", "pipeline", "stages"}
+
+
+def test_stages_build_on_lower_stages_only():
+    mods = modules()
+    wrong = set()
+    for name, tree in mods.items():
+        source = package(name)
+        if source not in BUILDS_ON:
+            continue
+        for target, _, _ in imports(tree, set(mods)):
+            destination = package(target)
+            if destination in ORCHESTRATORS or (destination in BUILDS_ON and destination != source
+                                                and destination not in BUILDS_ON[source]):
+                wrong.add(f"{name} → {target}")
+    assert not wrong, "; ".join(sorted(wrong))
