@@ -188,11 +188,17 @@ def _coerce(tp: Any, value: Any, where: str, source: str) -> Any:
         candidates = [a for a in args if a is not type(None)]
         if len(candidates) == 1:
             return _coerce(candidates[0], value, where, source)
+        errors = []
         for arg in candidates:
             try:
                 return _coerce(arg, value, where, source)
-            except ConfigError:
-                continue
+            except ConfigError as err:
+                errors.append((arg, err))
+        for arg, err in errors:  # the alternative of the value's own type says what is wrong
+            base = typing.get_args(arg)[0] if typing.get_origin(arg) is Annotated else arg
+            if isinstance(base, type) and isinstance(value, base) and not isinstance(value, bool):
+                others = " or ".join(_type_text(a) for a, _ in errors if a is not arg)
+                raise ConfigError(f"{err} (or {others})") from None
         raise _fail(where, source, f"{value!r} fits none of {_type_text(tp)}")
     if origin is Literal:
         if value not in args:
