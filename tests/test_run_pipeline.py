@@ -130,3 +130,22 @@ def test_relative_input_paths_follow_the_recipe_then_the_embedded_data(tmp_path)
     plan, results = run(path)
     measured = json.loads((tmp_path / "run" / "own" / "measure.json").read_text())
     assert measured["documents"] == len(own.read_text(encoding="utf-8").splitlines())
+
+
+def test_changing_the_demos_sft_config_reruns_sft_and_what_reads_its_model_only(tmp_path):
+    demo = REPO / "recipes" / "lifecycle-tiny.yaml"
+    overrides = [("output_dir", str(tmp_path / "demo"))]
+    plan = pipeline.load_recipe(demo, overrides)
+    pipeline.decide(plan)
+    for planned in plan.stages:  # as a finished demo leaves them
+        planned.output_dir.mkdir(parents=True)
+        (planned.output_dir / "result.json").write_text("{}")
+        (planned.output_dir / pipeline.STATE_FILE).write_text(json.dumps({"key": planned.key, "status": "done"}))
+    plan = pipeline.load_recipe(demo, overrides)
+    pipeline.decide(plan)
+    assert set(statuses(plan).values()) == {"skip"}
+    plan = pipeline.load_recipe(demo, overrides + [("stages.sft.lora.r", "8")])
+    pipeline.decide(plan)
+    reruns = {name for name, status in statuses(plan).items() if status != "skip"}
+    assert reruns == {"sft", "sft_samples", "safety"}
+    assert all(status == "rerun" for name, status in statuses(plan).items() if name in reruns)

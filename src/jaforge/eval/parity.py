@@ -16,7 +16,10 @@ runs its `hf` model in float32 with log_samples=True. Needs `lm-eval` (the `benc
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -41,9 +44,6 @@ LEADERBOARD_METRICS = {"jaqket_v2": "exact_match,whitespaces", "jcommonsenseqa":
 def import_lm_eval():
     """lm_eval, importable under transformers 5 too: lm-eval 0.4.9's multimodal model class
     names `AutoModelForVision2Seq`, which transformers 5 renamed `AutoModelForImageTextToText`."""
-    import importlib
-    import sys
-
     require("transformers", "hf", "the lm-eval parity check")
     if importlib.util.find_spec("evaluate") is not None:
         import evaluate  # noqa: F401  (it re-imports transformers: alias the module it leaves behind)
@@ -51,8 +51,7 @@ def import_lm_eval():
     if not hasattr(transformers, "AutoModelForVision2Seq") and hasattr(transformers, "AutoModelForImageTextToText"):
         transformers.AutoModelForVision2Seq = transformers.AutoModelForImageTextToText
     lm_eval = require("lm_eval", "bench", "the lm-eval parity check")
-    import lm_eval.evaluator  # noqa: F401  (simple_evaluate is imported lazily by lm_eval)
-
+    importlib.import_module("lm_eval.evaluator")  # lm_eval imports simple_evaluate's module lazily
     return lm_eval
 
 

@@ -21,15 +21,15 @@ from torch import nn
 
 from jaforge.model.cache import KVCache
 from jaforge.model.config import ModelConfig
-from jaforge.model.loss import IGNORE_INDEX, cross_entropy
+from jaforge.model.loss import IGNORE_INDEX, cross_entropy, linear_cross_entropy
 from jaforge.model.layers import (AttentionInputs, MoEFeedForward, attention_mask, build_feedforward,
                                   build_mixer, build_norm, build_position, init_weights, segment_starts)
 
 
 @dataclass
 class ModelOutput:
-    logits: torch.Tensor
-    """[batch, seq, vocab] next-token logits."""
+    logits: Optional[torch.Tensor]
+    """[batch, seq, vocab] next-token logits; None from `forward(…, return_logits=False)`."""
     loss: Optional[torch.Tensor] = None
     """ce_loss + aux_loss; None without labels."""
     aux_loss: Optional[torch.Tensor] = None
@@ -99,19 +99,29 @@ class Transformer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None, *,
                 position_ids: Optional[torch.Tensor] = None, segment_ids: Optional[torch.Tensor] = None,
-                cache: Optional[KVCache] = None) -> ModelOutput:
+                cache: Optional[KVCache] = None, return_logits: bool = True) -> ModelOutput:
         """`input_ids` [B, T]; `labels` [B, T] (−100: ignored) turn on the losses. Packed examples:
         `segment_ids` [B, T] keep attention inside each example and `position_ids` [B, T] restart
         its positions at 0. `cache` holds earlier tokens' keys/values: the new tokens attend to
-        them and their positions continue after them (unless `position_ids` say otherwise)."""
+        them and their positions continue after them (unless `position_ids` say otherwise).
+        `return_logits=False` with labels computes the output head and its loss chunk by chunk,
+        never holding the [B, T, V] logits (the trainers' memory saver; `logits` is then None)."""
         inputs = self.attention_inputs(input_ids, position_ids, segment_ids, cache)
         h = self.drop(self.position.embed(self.tok_embeddings(input_ids), inputs.positions))
         for block in self.blocks:
             h = block(h, inputs)
-        logits = self.lm_head(self.norm_f(h))
+        h = self.norm_f(h)
+        if labels is not None and not return_logits and self.can_fuse_head():
+            return self.fused_losses(h, labels)
+        logits = self.lm_head(h)
         if labels is None:
             return ModelOutput(logits=logits)
         return self.losses(logits, labels)
+
+    def can_fuse_head(self) -> bool:
+        """The fused head reads `lm_head.weight` directly: a plain tensor, outside torch.compile
+        (which fuses the plain loss itself)."""
+        return type(self.lm_head.weight.data) is torch.Tensor and not torch.compiler.is_compiling()
 
     def attention_inputs(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor],
                          segment_ids: Optional[torch.Tensor], cache: Optional[KVCache]) -> AttentionInputs:
@@ -153,6 +163,17 @@ class Transformer(nn.Module):
             moe = sum(b.ffn.aux_loss for b in self.blocks if isinstance(b.ffn, MoEFeedForward))
             aux_loss = aux_loss + self.config.moe_aux_loss * moe
         return ModelOutput(logits=logits, loss=ce_loss + aux_loss, aux_loss=aux_loss, ce_loss=ce_loss)
+
+    def fused_losses(self, hidden: torch.Tensor, labels: torch.Tensor) -> ModelOutput:
+        """`losses` without the logits: the head and cross-entropy (+ z-loss) fused."""
+        targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX).reshape(-1)
+        loss, aux_loss = linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]), self.lm_head.weight,
+                                              targets, self.config.z_loss)
+        if self.config.moe_experts > 0:
+            moe = sum(b.ffn.aux_loss for b in self.blocks if isinstance(b.ffn, MoEFeedForward))
+            loss = loss + self.config.moe_aux_loss * moe
+            aux_loss = aux_loss + self.config.moe_aux_loss * moe
+        return ModelOutput(logits=None, loss=loss, aux_loss=aux_loss, ce_loss=(loss - aux_loss).detach())
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Optimiser groups: weight decay on matrices, none on norms, biases and embeddings."""

@@ -147,7 +147,8 @@ class LoopConfig:
     <output_dir>/wandb; extra `wandb`; WANDB_MODE=offline needs no account, WANDB_PROJECT names
     the project, default jaforge)."""
     tensorboard: Optional[bool] = None
-    """Removed: use report_to: [tensorboard]. Setting it is an error that says so."""
+    """Removed: use report_to: [tensorboard]. `true` is an error that says so (`false`, as older
+    saved configs have it, changes nothing)."""
     threads: Annotated[int, Ge(0)] = 0
     """torch CPU threads per process (0: leave PyTorch's default)."""
     keep_host_memory: bool = True

@@ -55,9 +55,9 @@ TRACKER_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wand
 
 
 def check_trackers(trainer: Any) -> None:
-    """Refuse the removed `trainer.tensorboard` flag and any `report_to` tracker whose extra is
+    """Refuse the removed `trainer.tensorboard: true` and any `report_to` tracker whose extra is
     missing (with the pip line), before the run writes anything."""
-    if getattr(trainer, "tensorboard", None) is not None:
+    if getattr(trainer, "tensorboard", None):  # false (older saved configs) asks for nothing
         raise ConfigError("'trainer.tensorboard': removed; use 'trainer.report_to: [tensorboard]' "
                           "(on the command line: --trainer.report_to '[tensorboard]')")
     for name in trainer.report_to:

@@ -180,7 +180,8 @@ class PretrainTask(Task):
         return StepData(batches, {"tokens": self.sampler.tokens_through(step + 1)}, tokens)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict]:
-        return model(batch["input_ids"], labels=batch["labels"]).loss / batch["n_micro"], {}
+        out = model(batch["input_ids"], labels=batch["labels"], return_logits=False)
+        return out.loss / batch["n_micro"], {}
 
     def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
         """Mean next-token loss on each dataset's fixed validation windows, and their mean."""
@@ -189,7 +190,7 @@ class PretrainTask(Task):
             total = torch.zeros((), device=device)
             for i in range(0, len(windows), self.micro):
                 x = torch.from_numpy(windows[i:i + self.micro]).to(device)
-                total += model(x, labels=x).ce_loss.float() * len(x)
+                total += model(x, labels=x, return_logits=False).ce_loss.float() * len(x)
             result[f"val_loss/{name}"] = total.item() / len(windows)
         if result:
             result["val_loss"] = sum(result.values()) / len(result)
