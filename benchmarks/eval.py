@@ -256,6 +256,34 @@ def prompt_tokens(model: Path, args: argparse.Namespace) -> dict[str, dict[str, 
     return counts
 
 
+def token_work(model: Path, args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    """Per window and choice task: the tokens each tool's forward passes run. lm-eval runs every
+    (context, choice) on its own window; jaforge runs each of `plan_contexts`' contexts once and
+    then the choices' tokens after it. Their ratio is the speed-up that comes from doing less
+    work alone (at equal speed per token); the measured ratio over it is the per-token gain."""
+    from jaforge.eval.prompts import build_prompts
+    from jaforge.eval.runner import prepare_tasks
+    from jaforge.eval.scoring import encode_choices, plan_contexts
+    from jaforge.eval.templates import get_template
+    from jaforge.eval.text_tokenizer import TextTokenizer
+
+    tokenizer, work = TextTokenizer(model), {}
+    items = [i for i in prepare_tasks(args.tasks, data_dir=args.data_dir, limit=args.limit)
+             if i.task.name in CHOICE_TASKS]
+    for window in args.windows:
+        size, work[window] = WINDOWS[window], {}
+        for item in items:
+            prompts = build_prompts(item.docs, item.pool, get_template("leaderboard", item.task.name), item.shots)
+            requests = [encode_choices(tokenizer, p.context, p.continuations) for p in prompts]
+            theirs = sum(min(len(ctx) + len(c) - 1, size) for ctx, conts in requests for c in conts)
+            units, too_long = plan_contexts(requests, size)
+            ours = sum(len(ctx) + sum(len(requests[i][1][j]) - 1 for i, j in members) for ctx, members in units)
+            ours += sum(min(len(requests[i][0]) + len(requests[i][1][j]) - 1, size) for i, j in too_long)
+            work[window][item.task.name] = {"jaforge_tokens": ours, "lm_eval_tokens": theirs,
+                                            "work_ratio": round(theirs / ours, 2)}
+    return work
+
+
 def summarize(runs: dict, args: argparse.Namespace) -> dict:
     """Ratios (whole run and per task) against every peer, per window; examples/s per task."""
     out: dict[str, Any] = {}
@@ -324,6 +352,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
         "inputs": {"tasks": args.tasks, "template": "leaderboard",
                    "windows": {w: WINDOWS[w] for w in args.windows}, "max_gen_toks": NEW_TOKENS,
                    "data": args.data_dir or "jaforge's embedded samples", "prompt_tokens": prompt_tokens(model, args),
+                   "token_work": token_work(model, args),
                    "model_params": n_params, "jaforge_batch_size": args.batch_size,
                    "peer_batch_sizes": args.peer_batches, "limit": args.limit},
         "windows": windows,
@@ -343,6 +372,8 @@ def print_table(summary: dict) -> None:
         for peer, p in w["peers"].items():
             print(f"  {peer}: {p['ratio_median']}x whole run ({p['ratio_min']}–{p['ratio_max']}), "
                   f"choice tasks {p['ratio_choice_tasks']}x, per task {p['ratio_per_task']}")
+        work = summary["inputs"]["token_work"].get(window, {})
+        print("  tokens run, lm-eval / jaforge: " + ", ".join(f"{t} {w['work_ratio']}x" for t, w in work.items()))
     m = summary["machine"]
     print(f"\nload average before {[round(x, 2) for x in m['load_average_before']]}, after "
           f"{[round(x, 2) for x in m['load_average_after']]}; {m['nproc']} cores, {m['threads_per_run']} thread(s) "

@@ -31,3 +31,7 @@ def test_same_answers_and_a_timed_run_of_each_tool(bench, tmp_path):
     tokens = bench.prompt_tokens(model, args)
     assert tokens["jsquad"]["max"] > tokens["jnli"]["min"] > 100 and tokens["jnli"]["shots"] == 3
     assert bench.ratio_stats([2.0, 3.0], [1.0, 1.0]) == {"median": 2.5, "min": 2.0, "max": 3.0}
+    work = bench.token_work(model, args)["truncated"]
+    assert set(work) == {"jnli"}  # generation tasks run one prompt per example in both tools
+    assert work["jnli"]["lm_eval_tokens"] == 3 * 3 * 256  # every choice on its own full window
+    assert work["jnli"]["jaforge_tokens"] < work["jnli"]["lm_eval_tokens"]

@@ -97,3 +97,17 @@ def test_continuations_longer_than_the_window_take_the_harness_path(tiny_models)
     assert too_long == [(0, 0)] and [members for _, members in units] == [[(0, 1)]]
     expected = truncated_logprobs(short, ctx, [long_choice, long_choice[:3]])
     assert max_diff(batched_continuation_logprobs(short, [(ctx, [long_choice, long_choice[:3]])]), [expected]) < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["hf", "jaforge"])
+def test_logits_at_the_scored_positions_are_the_full_passs(tiny_models, kind):
+    import torch
+
+    hf_dir, jf_dir = tiny_models
+    backend = load_backend(hf_dir if kind == "hf" else jf_dir)
+    ids = torch.randint(0, 100, (3, 9), generator=torch.Generator().manual_seed(0))
+    where = torch.zeros_like(ids, dtype=torch.bool)
+    where[0, 6:] = where[1, 2:4] = where[2, 8] = True
+    picked = backend.logits_at(ids, where)
+    assert picked.shape[0] == 6
+    torch.testing.assert_close(picked, backend.forward(ids)[where], rtol=1e-5, atol=1e-6)

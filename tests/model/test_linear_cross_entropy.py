@@ -69,3 +69,17 @@ def test_the_fused_loss_is_used_without_gradients_too():
         plain = model(ids, labels=ids)
     assert fused.logits is None
     torch.testing.assert_close(fused.ce_loss, plain.ce_loss)
+
+
+def test_a_frozen_head_gets_no_weight_gradient_and_the_same_hidden_gradient():
+    torch.manual_seed(3)
+    hidden = torch.randn(20, 8, requires_grad=True)
+    weight = torch.randn(30, 8)  # frozen, as the tied embedding under LoRA
+    targets = torch.randint(0, 30, (20,))
+    loss, _ = linear_cross_entropy(hidden, weight, targets, chunk_rows=6)
+    (ours,) = torch.autograd.grad(loss, hidden)
+    (theirs,) = torch.autograd.grad(F.cross_entropy(hidden @ weight.t(), targets), hidden)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    trainable = weight.clone().requires_grad_()
+    _, grad_weight = torch.autograd.grad(linear_cross_entropy(hidden, trainable, targets)[0], (hidden, trainable))
+    assert grad_weight.abs().sum() > 0

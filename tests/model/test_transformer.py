@@ -297,3 +297,14 @@ def test_cpu_bf16_autocast_runs_attention_in_fp32(monkeypatch):
         loss = model(x, labels=x).loss
     loss.backward()
     assert seen and all(dtypes == (torch.float32, torch.float32) for dtypes in seen)
+
+
+def test_logits_to_keep_gives_the_last_positions_logits_only():
+    model = Transformer(tiny())
+    randomize(model)
+    ids = torch.randint(0, 64, (2, 11), generator=torch.Generator().manual_seed(4))
+    full = model(ids).logits
+    last = model(ids, logits_to_keep=3).logits
+    assert last.shape == (2, 3, full.shape[-1])
+    torch.testing.assert_close(last, full[:, -3:])
+    torch.testing.assert_close(model(ids, logits_to_keep=0).logits, full)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from jaforge import model as jaforge_model
 from jaforge.eval.text_tokenizer import TextTokenizer
@@ -83,15 +83,17 @@ class Backend:
     """A causal LM + its tokenizer on `device`. Subclasses implement the forward passes."""
 
     name = "backend"
-    max_batch_tokens: Optional[int] = None
-    """Most (padded) context tokens per batched pass; None: only the batch size limits it."""
-
     def __init__(self, model: Any, tokenizer: TextTokenizer, max_length: int, device: str):
         self.model, self.tokenizer, self.max_length, self.device = model, tokenizer, max_length, device
 
     def forward(self, ids):
         """Logits [B, T, V] of a plain (unpadded or right-padded) causal pass."""
         raise NotImplementedError
+
+    def logits_at(self, ids, where):
+        """Logits [M, V] of a plain causal pass over `ids` [B, T] at the M positions where the
+        bool mask `where` [B, T] is True (row by row)."""
+        return self.forward(ids)[where]
 
     def forward_contexts(self, sequences: Sequence[Sequence[int]]):
         """A batch of token sequences, padded: each one's last-token logits [B, V] as if it ran
@@ -143,31 +145,31 @@ class Backend:
 class JaforgeBackend(Backend):
     name = "jaforge"
 
-    def __init__(self, model: Any, tokenizer: TextTokenizer, max_length: int, device: str):
-        super().__init__(model, tokenizer, max_length, device)
-        # the jaforge model returns every position's logits: keep a batch's under 1 GiB (fp32)
-        self.max_batch_tokens = max(max_length, 2**28 // model.config.vocab_size)
-
     def forward(self, ids):
         return self.model(ids).logits
+
+    def logits_at(self, ids, where):
+        # the output head at the scored positions only: on a small model it is a third of the pass
+        return self.model.lm_head(self.model.hidden_states(ids)[where])
 
     def _prefix_cache(self, prefix: Sequence[int], rows: int):
         import torch
 
         ids = torch.tensor([list(prefix)], device=self.device)
         cache = jaforge_model.KVCache()
-        self.model(ids, segment_ids=torch.ones_like(ids), cache=cache)  # segment 1: the real tokens
+        # segment 1: the real tokens
+        self.model(ids, segment_ids=torch.ones_like(ids), cache=cache, logits_to_keep=1)
         return cache.repeat_rows(rows)
 
     def _forward_rest(self, sequences: Sequence[Sequence[int]], prefix: int, cache):
         ids, real = padded(sequences, self.device, "left")
         cache = cache if cache is not None else jaforge_model.KVCache()
         if bool(real.all()):  # no padding: the plain causal pass (after the prefix, if any)
-            logits = self.model(ids, cache=cache).logits
+            logits = self.model(ids, cache=cache, logits_to_keep=1).logits
         else:
             # pads are segment 0, tokens (and the prefix) segment 1: a token never attends to a pad
             logits = self.model(ids, position_ids=prefix + left_padded_positions(real),
-                                segment_ids=real.long(), cache=cache).logits
+                                segment_ids=real.long(), cache=cache, logits_to_keep=1).logits
         return logits[:, -1], CachedContexts(cache, _after_prefix(real, prefix), prefix + real.sum(dim=1))
 
     def forward_continuations(self, contexts: CachedContexts, rows: Sequence[int], ids):

@@ -21,7 +21,7 @@ choice.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional, Sequence
+from typing import Sequence
 
 from jaforge.eval.backends import Backend
 from jaforge.eval.text_tokenizer import TextTokenizer
@@ -74,8 +74,7 @@ def batched_continuation_logprobs(backend: Backend,
     scores = [[0.0] * len(continuations_ids) for _, continuations_ids in requests]
     units, too_long = plan_contexts(requests, backend.max_length)
     order = sorted(range(len(units)), key=lambda u: -len(units[u][0]))
-    for chunk in _context_batches(order, [len(context) for context, _ in units], batch_size,
-                                  backend.max_batch_tokens):
+    for chunk in (order[start:start + batch_size] for start in range(0, len(order), batch_size)):
         batch = [(units[u][0], [requests[i][1][j] for i, j in units[u][1]]) for u in chunk]
         for u, row in zip(chunk, cached_context_logprobs(backend, batch)):
             for (i, j), score in zip(units[u][1], row):
@@ -116,18 +115,6 @@ def _score_truncated(backend: Backend, requests, pairs: list[tuple[int, int]], b
         windows = [(list(requests[i][0]), list(requests[i][1][j])) for i, j in chunk]
         for (i, j), score in zip(chunk, truncated_logprobs_batch(backend, windows)):
             scores[i][j] = score
-
-
-def _context_batches(order: list[int], lengths: list[int], batch_size: int,
-                     max_tokens: Optional[int]) -> Iterator[list[int]]:
-    """Consecutive runs of `order` (longest context first) of at most `batch_size` requests
-    and, when `max_tokens` is set, at most that many padded tokens (at least one request)."""
-    start = 0
-    while start < len(order):
-        width = lengths[order[start]]
-        rows = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // width))
-        yield order[start:start + rows]
-        start += rows
 
 
 def cached_context_logprobs(backend: Backend,
@@ -232,8 +219,11 @@ def truncated_logprobs_batch(backend: Backend, pairs: Sequence[tuple[list[int], 
         targets[i, len(w) - len(scored):len(w)] = torch.tensor(scored)
         mask[i, len(w) - len(scored):len(w)] = True
     with torch.inference_mode():
-        logits = backend.forward(inputs.to(backend.device))
-        sums = _gather_logprobs(logits, targets.to(backend.device), mask.to(backend.device))
+        mask = mask.to(backend.device)
+        logprobs = _log_softmax(backend.logits_at(inputs.to(backend.device), mask))
+        picked = logprobs.gather(-1, targets.to(backend.device)[mask].unsqueeze(-1)).squeeze(-1).double()
+        rows = torch.arange(len(pairs), device=backend.device)[:, None].expand_as(mask)[mask]
+        sums = torch.zeros(len(pairs), dtype=torch.float64, device=backend.device).index_add_(0, rows, picked)
     return [float(s) for s in sums]
 
 

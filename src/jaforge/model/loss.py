@@ -102,13 +102,16 @@ class LinearCrossEntropy(torch.autograd.Function):
         count = valid.sum()
         row_scale = valid.float() / count.clamp(min=1)
         grad_hidden = torch.empty(hidden.shape, dtype=dtype, device=hidden.device)
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        # a frozen head (LoRA on a tied embedding) needs no weight gradient: a third of the work
+        needs_weight = ctx.needs_input_grad[1]
+        grad_weight = torch.zeros(weight.shape if needs_weight else (0,), dtype=torch.float32,
+                                  device=weight.device)
         ce = torch.zeros((), dtype=torch.float32, device=hidden.device)
         z = torch.zeros((), dtype=torch.float32, device=hidden.device)
         # one [chunk, V] buffer reused by every chunk: fresh ones fragment the host heap
         buffer = torch.empty((min(chunk_rows, hidden.shape[0]), weight.shape[0]), dtype=dtype,
                              device=hidden.device)
-        weight_part = torch.empty(weight.shape, dtype=dtype, device=weight.device)
+        weight_part = torch.empty(weight.shape if needs_weight else (0,), dtype=dtype, device=weight.device)
         with torch.autocast(hidden.device.type, enabled=False):
             w = weight.to(dtype)
             for start, end in _chunks(hidden.shape[0], chunk_rows):
@@ -125,7 +128,8 @@ class LinearCrossEntropy(torch.autograd.Function):
                 probs.scatter_add_(1, safe, -row_scale[start:end].unsqueeze(1))
                 g = probs.to(dtype)
                 torch.mm(g, w, out=grad_hidden[start:end])
-                grad_weight += torch.mm(g.t(), h, out=weight_part).float()  # the sum stays in float32
+                if needs_weight:
+                    grad_weight += torch.mm(g.t(), h, out=weight_part).float()  # the sum stays in float32
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.dtypes = (hidden.dtype, weight.dtype)
         z_mean = z_loss * z / count
@@ -137,5 +141,5 @@ class LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss, _grad_z):
         grad_hidden, grad_weight = ctx.saved_tensors
         hidden_dtype, weight_dtype = ctx.dtypes
-        return ((grad_hidden * grad_loss).to(hidden_dtype), (grad_weight * grad_loss).to(weight_dtype),
-                None, None, None)
+        grad_w = (grad_weight * grad_loss).to(weight_dtype) if ctx.needs_input_grad[1] else None
+        return (grad_hidden * grad_loss).to(hidden_dtype), grad_w, None, None, None

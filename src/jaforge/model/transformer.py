@@ -99,29 +99,39 @@ class Transformer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None, *,
                 position_ids: Optional[torch.Tensor] = None, segment_ids: Optional[torch.Tensor] = None,
-                cache: Optional[KVCache] = None, return_logits: bool = True) -> ModelOutput:
+                cache: Optional[KVCache] = None, return_logits: bool = True,
+                logits_to_keep: int = 0) -> ModelOutput:
         """`input_ids` [B, T]; `labels` [B, T] (−100: ignored) turn on the losses. Packed examples:
         `segment_ids` [B, T] keep attention inside each example and `position_ids` [B, T] restart
         its positions at 0. `cache` holds earlier tokens' keys/values: the new tokens attend to
         them and their positions continue after them (unless `position_ids` say otherwise).
         `return_logits=False` with labels computes the output head and its loss chunk by chunk,
-        never holding the [B, T, V] logits (the trainers' memory saver; `logits` is then None)."""
+        never holding the [B, T, V] logits (the trainers' memory saver; `logits` is then None).
+        `logits_to_keep=n` (without labels) computes the last n positions' logits only, as in
+        transformers: scoring and generation read the last position of a prompt, not all of it."""
+        h = self.hidden_states(input_ids, position_ids=position_ids, segment_ids=segment_ids, cache=cache)
+        if labels is not None and not return_logits and self.can_fuse_head():
+            return self.fused_losses(h, labels)
+        if labels is None:
+            return ModelOutput(logits=self.lm_head(h[:, -logits_to_keep:] if logits_to_keep else h))
+        return self.losses(self.lm_head(h), labels)
+
+    def hidden_states(self, input_ids: torch.Tensor, *, position_ids: Optional[torch.Tensor] = None,
+                      segment_ids: Optional[torch.Tensor] = None,
+                      cache: Optional[KVCache] = None) -> torch.Tensor:
+        """The final normalised hidden states [B, T, d_model] that the output head reads (for
+        losses that need the head at some positions only, such as sft's response tokens)."""
         inputs = self.attention_inputs(input_ids, position_ids, segment_ids, cache)
         h = self.drop(self.position.embed(self.tok_embeddings(input_ids), inputs.positions))
         for block in self.blocks:
             h = block(h, inputs)
-        h = self.norm_f(h)
-        if labels is not None and not return_logits and self.can_fuse_head():
-            return self.fused_losses(h, labels)
-        logits = self.lm_head(h)
-        if labels is None:
-            return ModelOutput(logits=logits)
-        return self.losses(logits, labels)
+        return self.norm_f(h)
 
     def can_fuse_head(self) -> bool:
-        """The fused head reads `lm_head.weight` directly: a plain tensor, outside torch.compile
-        (which fuses the plain loss itself)."""
-        return type(self.lm_head.weight.data) is torch.Tensor and not torch.compiler.is_compiling()
+        """The fused head reads `lm_head.weight` directly: a plain linear layer (not one wrapped
+        by LoRA) with a plain tensor, outside torch.compile (which fuses the plain loss itself)."""
+        return (type(self.lm_head) is nn.Linear and type(self.lm_head.weight.data) is torch.Tensor
+                and not torch.compiler.is_compiling())
 
     def attention_inputs(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor],
                          segment_ids: Optional[torch.Tensor], cache: Optional[KVCache]) -> AttentionInputs:
@@ -198,7 +208,7 @@ class Transformer(nn.Module):
         finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         cache, fresh = KVCache(), input_ids[:, -self.config.max_seq_len:]
         for _ in range(max_new_tokens):
-            logits = self(fresh, cache=cache).logits[:, -1].float()
+            logits = self(fresh, cache=cache, logits_to_keep=1).logits[:, -1].float()
             next_id = sample_next(logits, temperature, top_k)
             input_ids = torch.cat((input_ids, next_id[:, None]), dim=1)
             fresh = next_id[:, None]

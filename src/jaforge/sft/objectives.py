@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from jaforge.model.loss import linear_cross_entropy
 from jaforge.sft.encoding import IGNORE_INDEX
 
 
@@ -37,8 +38,33 @@ def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor:
                  segment_ids=batch.get("segment_ids")).logits
 
 
+def target_positions(labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The flat indices of the positions that have a target, and those targets: taken on the host
+    with the batch, so that selecting them on a GPU needs no device-to-host sync."""
+    targets = shifted_targets(labels).reshape(-1)
+    positions = torch.nonzero(targets != IGNORE_INDEX).squeeze(1)
+    return {"target_positions": positions, "target_ids": targets[positions]}
+
+
 def token_loss(model: torch.nn.Module, batch: dict, n_targets: int) -> torch.Tensor:
-    return token_nll(forward(model, batch), batch["labels"]).sum() / max(1, n_targets)
+    """The batch's summed target NLL over the step's `n_targets`. Given `target_positions`, the
+    output head runs at those positions only: prompt and padding positions cost no head work."""
+    if "target_positions" not in batch:
+        return token_nll(forward(model, batch), batch["labels"]).sum() / max(1, n_targets)
+    hidden = model.hidden_states(batch["input_ids"], position_ids=batch.get("position_ids"),
+                                 segment_ids=batch.get("segment_ids"))
+    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["target_positions"])
+    return head_nll_sum(model, picked, batch["target_ids"]) / max(1, n_targets)
+
+
+def head_nll_sum(model: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Σ −log p(target) of the output head over `hidden` [N, d] (every row has a target)."""
+    if targets.numel() == 0:
+        return hidden.sum() * 0.0  # a micro-batch without targets still joins the graph
+    if model.can_fuse_head():
+        mean, _ = linear_cross_entropy(hidden, model.lm_head.weight, targets)
+        return mean * targets.numel()
+    return F.cross_entropy(model.lm_head(hidden).float(), targets, reduction="sum")
 
 
 def count_targets(labels: torch.Tensor) -> int:

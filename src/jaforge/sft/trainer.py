@@ -36,6 +36,7 @@ from jaforge.sft.objectives import (
     dpo_loss,
     pair_batch,
     response_logprobs,
+    target_positions,
     token_loss,
 )
 from jaforge.sft.outputs import BaseModel, check_card, save_outputs
@@ -150,7 +151,7 @@ class SFTTask(Task):
         batches = [collate(c, pad, self.cfg.data.packing) for c in chunks]
         n_targets = sum(count_targets(b["labels"]) for b in batches)
         for batch in batches:
-            batch["n_targets"] = n_targets
+            batch.update(target_positions(batch["labels"]), n_targets=n_targets)
         return StepData(batches, {"tokens": self.tokens_through(step + 1), "targets": n_targets},
                         sum(len(r.ids) for r in rows))
 
