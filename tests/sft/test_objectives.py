@@ -79,3 +79,20 @@ def test_a_lora_wrapped_head_is_run_as_a_module_and_its_adapter_trains():
     assert any("lm_head" in n for n in names)
     for name, ours, theirs in zip(names, grads_selected, grads):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_compiled_model_runs_its_body_through_the_compiled_forward():
+    graphs = []
+
+    def counting_backend(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    torch.manual_seed(3)
+    model = Transformer(ModelConfig(vocab_size=97, n_layer=1, d_model=16, n_head=2, max_seq_len=32))
+    batch = batch_with_prompts()
+    selected = {**batch, **target_positions(batch["labels"])}
+    eager = token_loss(model, selected, 40)
+    compiled = token_loss(torch.compile(model, backend=counting_backend), selected, 40)
+    assert graphs, "token_loss bypassed the compiled forward"
+    torch.testing.assert_close(compiled, eager)

@@ -36,6 +36,8 @@ class ModelOutput:
     """z-loss + MoE load-balancing loss (0 when both are off)."""
     ce_loss: Optional[torch.Tensor] = None
     """Mean next-token cross-entropy alone (the validation loss); None without labels."""
+    hidden: Optional[torch.Tensor] = None
+    """[batch, seq, d_model] final hidden states, from `forward(…, return_hidden=True)` only."""
 
 
 class Block(nn.Module):
@@ -100,7 +102,7 @@ class Transformer(nn.Module):
     def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None, *,
                 position_ids: Optional[torch.Tensor] = None, segment_ids: Optional[torch.Tensor] = None,
                 cache: Optional[KVCache] = None, return_logits: bool = True,
-                logits_to_keep: int = 0) -> ModelOutput:
+                logits_to_keep: int = 0, return_hidden: bool = False) -> ModelOutput:
         """`input_ids` [B, T]; `labels` [B, T] (−100: ignored) turn on the losses. Packed examples:
         `segment_ids` [B, T] keep attention inside each example and `position_ids` [B, T] restart
         its positions at 0. `cache` holds earlier tokens' keys/values: the new tokens attend to
@@ -108,8 +110,13 @@ class Transformer(nn.Module):
         `return_logits=False` with labels computes the output head and its loss chunk by chunk,
         never holding the [B, T, V] logits (the trainers' memory saver; `logits` is then None).
         `logits_to_keep=n` (without labels) computes the last n positions' logits only, as in
-        transformers: scoring and generation read the last position of a prompt, not all of it."""
+        transformers: scoring and generation read the last position of a prompt, not all of it.
+        `return_hidden=True` (without labels) returns the final hidden states instead of logits,
+        for a loss that runs the head at some positions only; through `forward`, so that a
+        torch.compile wrapper still compiles the body."""
         h = self.hidden_states(input_ids, position_ids=position_ids, segment_ids=segment_ids, cache=cache)
+        if return_hidden and labels is None:
+            return ModelOutput(logits=None, hidden=h)
         if labels is not None and not return_logits and self.can_fuse_head():
             return self.fused_losses(h, labels)
         if labels is None:

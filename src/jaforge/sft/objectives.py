@@ -51,8 +51,8 @@ def token_loss(model: torch.nn.Module, batch: dict, n_targets: int) -> torch.Ten
     output head runs at those positions only: prompt and padding positions cost no head work."""
     if "target_positions" not in batch:
         return token_nll(forward(model, batch), batch["labels"]).sum() / max(1, n_targets)
-    hidden = model.hidden_states(batch["input_ids"], position_ids=batch.get("position_ids"),
-                                 segment_ids=batch.get("segment_ids"))
+    hidden = model(batch["input_ids"], position_ids=batch.get("position_ids"),
+                   segment_ids=batch.get("segment_ids"), return_hidden=True).hidden
     picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["target_positions"])
     return head_nll_sum(model, picked, batch["target_ids"]) / max(1, n_targets)
 
