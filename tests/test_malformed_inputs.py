@@ -395,6 +395,7 @@ def training_cases() -> list[Case]:
 
 def merge_cases() -> list[Case]:
     recipe = "models:\n  - model: {tmp}/a\n  - model: {tmp}/b\nmerge_method: {method}\ndtype: float32\n"
+    lora_recipe = "models:\n  - model: {tmp}/a+{tmp}/b\n  - model: {tmp}/a\nmerge_method: linear\n"
     return [
         Case("merge-unknown-method", ["merge", "--config", "{tmp}/m.yaml"], r"merge_method.*tiez|tiez.*did you mean",
              (2,), lambda tmp: (write(tmp / "m.yaml", recipe.format(tmp=tmp, method="tiez")),
@@ -408,9 +409,28 @@ def merge_cases() -> list[Case]:
              r"a/model\.safetensors: is truncated",
              setup=lambda tmp: (write(tmp / "m.yaml", recipe.format(tmp=tmp, method="linear")),
                                 _truncated_hf(tmp / "a"), _truncated_hf(tmp / "b")), keep=["a"]),
+        Case("merge-lora-reference-not-an-adapter", ["merge", "--config", "{tmp}/m.yaml", "--output_dir", "{tmp}/out"],
+             r"/b: is not a PEFT LoRA adapter",
+             setup=lambda tmp: (write(tmp / "m.yaml", lora_recipe.format(tmp=tmp)),
+                                _small_hf(tmp / "a"), _small_hf(tmp / "b"))),
+        Case("merge-lora-reference-dora", ["merge", "--config", "{tmp}/m.yaml", "--output_dir", "{tmp}/out"],
+             r"adapter_config\.json: sets 'use_dora'",
+             setup=lambda tmp: (write(tmp / "m.yaml", lora_recipe.format(tmp=tmp)),
+                                _small_hf(tmp / "a"), _small_hf(tmp / "b"),
+                                write(tmp / "b" / "adapter_config.json", json.dumps({"r": 4, "lora_alpha": 8,
+                                                                                     "use_dora": True})),
+                                write(tmp / "b" / "adapter_model.safetensors", (tmp / "a" / "model.safetensors").read_bytes()))),
         Case("chat-vector-missing", ["merge-chat-vector", "--output_dir", "{tmp}/out"],
              r"input not found.*runs/continual/hf", (1, 2)),
     ]
+
+
+def _small_hf(directory: Path) -> None:
+    """A readable one-tensor Hugging Face directory (a safetensors header and 4 float32 zeros)."""
+    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}})
+    header += " " * (-len(header) % 8)
+    write(directory / "config.json", json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}))
+    write(directory / "model.safetensors", len(header).to_bytes(8, "little") + header.encode() + bytes(16))
 
 
 def _truncated_hf(directory: Path) -> None:

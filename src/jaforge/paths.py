@@ -21,7 +21,7 @@ import glob
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Optional, Union
 
 from jaforge.data import data_dir
 from jaforge.errors import MissingInputError
@@ -38,13 +38,34 @@ class _Role:
 INPUT = _Role("InputPath")
 InputPath = Annotated[str, INPUT]
 """A config value naming a file, folder or glob the stage reads."""
+MODEL = _Role("ModelPath")
+ModelPath = Annotated[str, MODEL]
+"""A model directory the stage reads, or mergekit's `<model>+<LoRA adapter directory>`: each part
+an input path (resolved and checked like one)."""
 
 EMBEDDED_PREFIX = "data/"
 _REFERENCE_MARK = "${"
 
 
-def _is_input(tp: Any) -> bool:
-    return typing.get_origin(tp) is Annotated and INPUT in typing.get_args(tp)[1:]
+def _role(tp: Any) -> Optional[_Role]:
+    if typing.get_origin(tp) is not Annotated:
+        return None
+    return next((a for a in typing.get_args(tp)[1:] if a is INPUT or a is MODEL), None)
+
+
+def split_model_reference(value: str) -> tuple[str, Optional[str]]:
+    """(model, adapter) of a `ModelPath` value: a path that exists is a model alone; otherwise
+    `<model>+<adapter>` splits at its first '+' (adapter None without one)."""
+    if "+" not in value or _exists(value):
+        return value, None
+    model, adapter = value.split("+", 1)
+    return model, adapter
+
+
+def _parts(role: _Role, value: str) -> list[str]:
+    if role is INPUT:
+        return [value]
+    return [part for part in split_model_reference(value) if part is not None]
 
 
 def _unwrap(tp: Any) -> Any:
@@ -52,7 +73,7 @@ def _unwrap(tp: Any) -> Any:
     if typing.get_origin(tp) in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return _unwrap(args[0]) if len(args) == 1 else tp
-    if typing.get_origin(tp) is Annotated and not _is_input(tp):
+    if typing.get_origin(tp) is Annotated and _role(tp) is None:
         return _unwrap(typing.get_args(tp)[0])
     return tp
 
@@ -76,8 +97,8 @@ def resolve_path(value: str, base_dir: Path) -> str:
 
 def _resolve_value(tp: Any, value: Any, base_dir: Path) -> Any:
     tp = _unwrap(tp)
-    if _is_input(tp) and isinstance(value, str):
-        return resolve_path(value, base_dir)
+    if _role(tp) and isinstance(value, str):
+        return "+".join(resolve_path(part, base_dir) for part in _parts(_role(tp), value))
     if dataclasses.is_dataclass(tp) and isinstance(value, dict):
         return resolve_paths(tp, value, base_dir)
     if typing.get_origin(tp) is list and isinstance(value, list) and typing.get_args(tp):
@@ -95,8 +116,9 @@ def resolve_paths(cls: type, data: dict, base_dir: Path) -> dict:
 
 def _resolved_in_place(tp: Any, value: Any) -> Any:
     tp = _unwrap(tp)
-    if _is_input(tp) and isinstance(value, str):
-        return value if _exists(value) else resolve_path(value, Path.cwd())
+    if _role(tp) and isinstance(value, str):
+        return "+".join(part if _exists(part) else resolve_path(part, Path.cwd())
+                        for part in _parts(_role(tp), value))
     if dataclasses.is_dataclass(value):
         resolve_given_paths(value)
         return value
@@ -136,8 +158,10 @@ def _missing_in(tp: Any, value: Any, key: str) -> list[tuple[str, str]]:
     tp = _unwrap(tp)
     if value is None:
         return []
-    if _is_input(tp):
-        return [] if not value or _REFERENCE_MARK in value or _exists(value) else [(key, value)]
+    if _role(tp):
+        if not value or _REFERENCE_MARK in value:
+            return []
+        return [(key, part) for part in _parts(_role(tp), value) if not _exists(part)]
     if dataclasses.is_dataclass(value):
         return missing_inputs(value, key)
     if isinstance(value, list) and typing.get_origin(tp) is list and typing.get_args(tp):

@@ -38,7 +38,8 @@ def mergekit_merge(config: dict, out, monkeypatch) -> None:
 
     monkeypatch.setattr(sparsify, "bernoulli", bernoulli)
     run_merge(MergeConfiguration.model_validate(copy.deepcopy(config)), str(out),
-              MergeOptions(copy_tokenizer=True, quiet=True, write_model_card=False))
+              MergeOptions(copy_tokenizer=True, quiet=True, write_model_card=False,
+                           lora_merge_cache=str(out.parent / f"{out.name}-lora-cache")))
 
 
 def our_merge(config: dict, out) -> None:
@@ -118,3 +119,48 @@ def test_tensors_and_logits_equal_mergekits(name, parity_family, tmp_path, monke
     assert any((ours[k] - base[k]).abs().max() > 1e-3 for k in ours if k in base)  # it merged something
     ids = torch.randint(4, 290, (2, 12), generator=torch.Generator().manual_seed(0))
     assert (load_logits(tmp_path / "ours", ids) - load_logits(tmp_path / "mergekit", ids)).abs().max() <= 1e-5
+
+
+def lora_adapter(model_dir, out, seed: int = 5):
+    """A PEFT LoRA adapter of `model_dir` with non-zero B matrices (a trained adapter's shape)."""
+    import transformers
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(model_dir))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                                  target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.05)
+    peft_model.save_pretrained(str(out))
+    return out
+
+
+def test_a_lora_reference_merges_as_mergekit_applies_it(parity_family, tmp_path, monkeypatch):
+    adapter = lora_adapter(parity_family["base"], tmp_path / "adapter")
+    recipe = {"merge_method": "linear", "models": [
+        {"model": f"{parity_family['base']}+{adapter}", "parameters": {"weight": 0.7}},
+        {"model": str(parity_family["ft1"]), "parameters": {"weight": 0.3}}]}
+    mergekit_merge(recipe, tmp_path / "mergekit", monkeypatch)
+    our_merge(recipe, tmp_path / "ours")
+    theirs, ours = tensors(tmp_path / "mergekit"), tensors(tmp_path / "ours")
+    assert set(ours) == set(theirs)
+    assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) <= 1e-6
+    ids = torch.randint(4, 290, (2, 12), generator=torch.Generator().manual_seed(0))
+    assert (load_logits(tmp_path / "ours", ids) - load_logits(tmp_path / "mergekit", ids)).abs().max() <= 1e-5
+    plain = tmp_path / "plain"
+    our_merge({**recipe, "models": [{**recipe["models"][0], "model": str(parity_family["base"])},
+                                    recipe["models"][1]]}, plain)
+    without = tensors(plain)
+    changed = {k for k in ours if (ours[k] - without[k]).abs().max() > 1e-4}
+    assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight", "down_proj.weight")) for k in changed)
+
+
+def test_a_missing_adapter_in_a_lora_reference_names_its_key(parity_family, tmp_path):
+    from jaforge.errors import MissingInputError
+    from jaforge.paths import check_input_paths
+
+    cfg = build(MergeConfig, {"models": [{"model": f"{parity_family['base']}+{tmp_path / 'no-adapter'}"}]})
+    with pytest.raises(MissingInputError, match=r"'models\[0\]\.model': .*no-adapter"):
+        check_input_paths(cfg)

@@ -28,22 +28,23 @@ from typing import Annotated, Any, Optional
 from annotated_types import Ge, MinLen
 
 from jaforge.model.card import ModelCardConfig
-from jaforge.paths import InputPath
+from jaforge.paths import InputPath, ModelPath
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
 @dataclass
 class ModelInput:
-    model: InputPath
-    """A Hugging Face model directory (config.json + safetensors) or a jaforge model directory."""
+    model: ModelPath
+    """A Hugging Face model directory (config.json + safetensors) or a jaforge model directory;
+    `<model>+<adapter>` applies a PEFT LoRA adapter to it first (mergekit's syntax)."""
     parameters: Optional[dict[str, Any]] = None
     """This model's merge parameters (weight, density …), before the slice's and the global ones."""
 
 
 @dataclass
 class SliceInput:
-    model: InputPath
+    model: ModelPath
     """The model the layers come from."""
     layer_range: Annotated[list[int], MinLen(2)]
     """[first, end) layers taken from the model."""
@@ -55,7 +56,7 @@ class SliceInput:
 class OutputSlice:
     sources: Annotated[list[SliceInput], MinLen(1)]
     """Layer ranges of equal length, one per model, merged into consecutive output layers."""
-    base_model: Optional[InputPath] = None
+    base_model: Optional[ModelPath] = None
     """This slice's base model (default: the global base_model)."""
     parameters: Optional[dict[str, Any]] = None
     """Parameters of this slice, before the global ones."""
@@ -78,7 +79,7 @@ class MergeConfig:
     """The models merged tensor by tensor (or use `slices`)."""
     slices: list[OutputSlice] = field(default_factory=list)
     """Layer ranges merged into the output layer by layer (mergekit's slices)."""
-    base_model: Optional[InputPath] = None
+    base_model: Optional[ModelPath] = None
     """The base of task-vector methods (task_arithmetic, ties, dare_*, model_stock) and of slerp;
     added to the inputs when not listed."""
     parameters: Optional[dict[str, Any]] = None

@@ -20,11 +20,13 @@ from typing import Any, Optional
 import torch
 
 from jaforge.errors import InputError, input_errors
+from jaforge.merge.adapters import LoRAAdapter
 from jaforge.merge.tensors import TensorFiles, TensorInfo
 from jaforge.model.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_config
 from jaforge.extras import require
 from jaforge.model.hf import (HFExportError, check_llama_compatible, llama_config, to_hf_name,
                               tokenizer_special_ids)
+from jaforge.paths import split_model_reference
 
 EMBEDDING = "model.embed_tokens.weight"
 OUTPUT_HEAD = "lm_head.weight"
@@ -54,14 +56,23 @@ class InputModel:
     tokenizer_dir: Optional[Path]
     _names: dict[str, str] = field(default_factory=dict)  # HF name → name in the files
     _vocab: Optional[dict[str, int]] = None
+    adapter: Optional[LoRAAdapter] = None
+    """A LoRA adapter applied to the tensors as they are read (`<model>+<adapter>`)."""
 
     @classmethod
     def open(cls, reference: str | Path) -> "InputModel":
-        path = Path(reference)
+        """The model of a reference: a directory, or `<model>+<LoRA adapter directory>`."""
+        model_path, adapter_path = split_model_reference(str(reference))
+        model = cls._open_dir(Path(model_path))
+        if adapter_path is not None:
+            model.adapter = LoRAAdapter.open(adapter_path)
+            model.adapter.check_targets(model.path, model.names())
+        return model
+
+    @classmethod
+    def _open_dir(cls, path: Path) -> "InputModel":
         if not path.is_dir():
-            hint = " (a LoRA reference model+adapter is not supported; merge the adapter first with " \
-                   "`jaforge sft-merge`)" if "+" in str(reference) else ""
-            raise InputError(path, f"is not a model directory{hint}; jaforge merges local Hugging Face "
+            raise InputError(path, "is not a model directory; jaforge merges local Hugging Face "
                              "or jaforge model directories and downloads nothing")
         if (path / CONFIG_NAME).exists():
             return cls._jaforge(path)
@@ -100,7 +111,8 @@ class InputModel:
         return self.files.info(self._source(name))
 
     def read(self, name: str) -> torch.Tensor:
-        return self.files.read(self._source(name))
+        tensor = self.files.read(self._source(name))
+        return self.adapter.apply(name, tensor) if self.adapter is not None else tensor
 
     def _source(self, name: str) -> str:
         if name == OUTPUT_HEAD and self.tied_head:
