@@ -83,3 +83,11 @@ def test_a_frozen_head_gets_no_weight_gradient_and_the_same_hidden_gradient():
     trainable = weight.clone().requires_grad_()
     _, grad_weight = torch.autograd.grad(linear_cross_entropy(hidden, trainable, targets)[0], (hidden, trainable))
     assert grad_weight.abs().sum() > 0
+
+
+def test_chunks_are_small_on_the_cpu_and_fill_a_fixed_buffer_on_an_accelerator():
+    from jaforge.model.loss import default_chunk_rows
+
+    assert default_chunk_rows("cpu", 32000) == 256
+    assert default_chunk_rows("cuda", 32000) == 2097       # 2**26 floats: a 256 MB float32 buffer
+    assert default_chunk_rows("cuda", 1_000_000) == 256    # never below the CPU's chunk
