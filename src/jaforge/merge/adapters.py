@@ -47,13 +47,15 @@ class LoRAAdapter:
         with input_errors(path / CONFIG_FILE, "a PEFT adapter config"):
             config = json.loads((path / CONFIG_FILE).read_text("utf-8"))
         if config.get("peft_type", "LORA") != "LORA":
-            raise InputError(path / CONFIG_FILE, f"peft_type is {config['peft_type']}; only LoRA adapters apply")
+            raise InputError(path / CONFIG_FILE,
+                             f"peft_type is {config['peft_type']}; only LoRA adapters apply")
         for key in UNSUPPORTED:
             if config.get(key):
                 raise InputError(path / CONFIG_FILE, f"sets '{key}', which jaforge does not apply; "
                                  "merge the adapter with peft's merge_and_unload() first")
         if config.get("bias", "none") != "none":
-            raise InputError(path / CONFIG_FILE, f"trains biases (bias: {config['bias']}); only bias: none applies")
+            raise InputError(path / CONFIG_FILE,
+                             f"trains biases (bias: {config['bias']}); only bias: none applies")
         rank, alpha = config.get("r"), config.get("lora_alpha")
         if not isinstance(rank, int) or rank < 1 or not isinstance(alpha, (int, float)):
             raise InputError(path / CONFIG_FILE, "needs an integer 'r' ≥ 1 and a numeric 'lora_alpha'")

@@ -47,8 +47,8 @@ class CrossEntropyFunction(torch.autograd.Function):
         return grad_logits, None
 
 
-def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                         z_loss: float = 0.0, chunk_rows: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0,
+                         chunk_rows: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean cross-entropy + z-loss term, the z-loss term) of the output head `hidden` [N, d] @ `weight` [V, d]ᵀ
     against `targets` [N] (−100: ignored), without ever holding the [N, V] logits: rows are taken
     `chunk_rows` at a time, and each chunk's gradients are computed in the forward pass.
