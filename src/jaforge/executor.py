@@ -135,14 +135,7 @@ class Executor:
 
     def _inline(self, fn, jobs, keep_going) -> Iterator[Outcome]:
         for key, arg in jobs:
-            try:
-                result = fn(arg)
-            except Exception as err:
-                if not keep_going:
-                    raise
-                yield Outcome(key, error=_error_text(err))
-            else:
-                yield Outcome(key, result)
+            yield _outcome(key, lambda: fn(arg), keep_going)
 
     def _pooled(self, fn, jobs, keep_going) -> Iterator[Outcome]:
         if self._pool is None:
@@ -207,18 +200,20 @@ def _call(fn: Callable[[Any], Any], arg: Any) -> Any:
     return fn(arg)
 
 
+def _outcome(key: Any, call: Callable[[], Any], keep_going: bool) -> Outcome:
+    """The outcome of `call()`: its result, or (with keep_going) its error's text."""
+    try:
+        return Outcome(key, call())
+    except Exception as err:
+        if not keep_going:
+            raise
+        return Outcome(key, error=_error_text(err))
+
+
 def _collect(futures: dict[Future, Any], keep_going: bool) -> Iterator[Outcome]:
     try:
         for future in as_completed(futures):
-            key = futures[future]
-            try:
-                result = future.result()
-            except Exception as err:
-                if not keep_going:
-                    raise
-                yield Outcome(key, error=_error_text(err))
-            else:
-                yield Outcome(key, result)
+            yield _outcome(futures[future], future.result, keep_going)
     except BaseException:
         for future in futures:  # stop at the first failure: no task starts after it
             future.cancel()
