@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 from jaforge.model import Transformer  # noqa: E402
 from jaforge.model.config import ModelConfig  # noqa: E402
 from jaforge.sft.encoding import IGNORE_INDEX  # noqa: E402
-from jaforge.sft.objectives import target_positions, token_loss  # noqa: E402
+from jaforge.sft import objectives  # noqa: E402
+from jaforge.sft.objectives import response_logprobs, shifted_targets, target_positions, token_loss  # noqa: E402
 
 
 def batch_with_prompts() -> dict:
@@ -96,3 +97,26 @@ def test_a_compiled_model_runs_its_body_through_the_compiled_forward():
     compiled = token_loss(torch.compile(model, backend=counting_backend), selected, 40)
     assert graphs, "token_loss bypassed the compiled forward"
     torch.testing.assert_close(compiled, eager)
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_response_logprobs_run_the_head_at_targets_only_and_give_the_full_logits_sums(monkeypatch, grad):
+    """DPO's policy term (with a gradient) and held-out perplexity (without, in chunks) read the
+    same per-row sums as the full [B, T, V] logits, from a head that sees only target rows."""
+    torch.manual_seed(2)
+    model = Transformer(ModelConfig(vocab_size=97, n_layer=2, d_model=32, n_head=4, max_seq_len=32))
+    batch = batch_with_prompts()
+    logits = model(batch["input_ids"]).logits.float()
+    full = -torch.nn.functional.cross_entropy(
+        logits.reshape(-1, 97), shifted_targets(batch["labels"]).reshape(-1),
+        ignore_index=IGNORE_INDEX, reduction="none").view(3, 19).sum(dim=1)
+    rows_seen = []
+    model.lm_head.register_forward_hook(lambda _m, args, _out: rows_seen.append(args[0].shape[0]))
+    monkeypatch.setattr(objectives, "default_chunk_rows", lambda device, vocab: 7)
+    with torch.set_grad_enabled(grad):
+        sums = response_logprobs(model, batch)
+    torch.testing.assert_close(sums, full, rtol=1e-5, atol=1e-5)
+    n_targets = int((shifted_targets(batch["labels"]) != IGNORE_INDEX).sum())
+    assert sum(rows_seen) == n_targets
+    assert max(rows_seen) == (n_targets if grad else 7)
+    assert sums.requires_grad == grad

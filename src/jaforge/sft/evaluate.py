@@ -20,9 +20,9 @@ import torch
 
 from jaforge import eval as eval_stage
 from jaforge.model.checkpoint import save_model
-from jaforge.sft.encoding import Encoded, TextEncoder, collate, pad_rows
+from jaforge.sft.encoding import IGNORE_INDEX, Encoded, TextEncoder, collate, pad_rows
 from jaforge.sft.lora import merged_copy
-from jaforge.sft.objectives import response_logprobs, shifted_targets, token_nll
+from jaforge.sft.objectives import response_logprobs, shifted_targets
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -44,9 +44,8 @@ def response_perplexity(model: torch.nn.Module, items: list[Encoded], pad_id: in
     for start in range(0, len(items), batch_size):
         batch = on_device(collate(pad_rows(items[start:start + batch_size]), pad_id, packed=False),
                           model_device(model))
-        nll = token_nll(model(batch["input_ids"]).logits, batch["labels"])
-        counts = (shifted_targets(batch["labels"]) != -100).sum(dim=1).clamp(min=1)
-        per_example += (nll.sum(dim=1) / counts).tolist()
+        counts = (shifted_targets(batch["labels"]) != IGNORE_INDEX).sum(dim=1).clamp(min=1)
+        per_example += (-response_logprobs(model, batch) / counts).tolist()
     return math.exp(sum(per_example) / len(per_example))
 
 

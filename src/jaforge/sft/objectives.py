@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from jaforge.model.loss import linear_cross_entropy
+from jaforge.model.loss import default_chunk_rows, linear_cross_entropy
 from jaforge.sft.encoding import IGNORE_INDEX
 
 
@@ -51,10 +51,14 @@ def token_loss(model: torch.nn.Module, batch: dict, n_targets: int) -> torch.Ten
     output head runs at those positions only: prompt and padding positions cost no head work."""
     if "target_positions" not in batch:
         return token_nll(forward(model, batch), batch["labels"]).sum() / max(1, n_targets)
+    return head_nll_sum(model, _target_hidden(model, batch), batch["target_ids"]) / max(1, n_targets)
+
+
+def _target_hidden(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """The final hidden states [N, d] at the batch's `target_positions` (flat, row-major)."""
     hidden = model(batch["input_ids"], position_ids=batch.get("position_ids"),
                    segment_ids=batch.get("segment_ids"), return_hidden=True).hidden
-    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["target_positions"])
-    return head_nll_sum(model, picked, batch["target_ids"]) / max(1, n_targets)
+    return hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["target_positions"])
 
 
 def head_nll_sum(model: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -72,8 +76,19 @@ def count_targets(labels: torch.Tensor) -> int:
 
 
 def response_logprobs(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Summed log-probability of each row's target tokens [B]."""
-    return -token_nll(forward(model, batch), batch["labels"]).sum(dim=1)
+    """Summed log-probability of each row's target tokens [B]. The output head runs at the
+    target positions only, `chunk_rows` of them at a time without a gradient: a held-out batch's
+    full [B, T, V] logits at a 16k vocabulary would be the run's largest allocation."""
+    if "target_positions" not in batch:
+        batch = {**batch, **target_positions(batch["labels"])}
+    hidden, targets = _target_hidden(model, batch), batch["target_ids"]
+    size = max(1, len(targets)) if torch.is_grad_enabled() else \
+        default_chunk_rows(hidden.device.type, model.config.vocab_size)
+    chunks = [F.cross_entropy(model.lm_head(hidden[i:i + size]).float(), targets[i:i + size], reduction="none")
+              for i in range(0, len(targets), size)]
+    nll = torch.cat(chunks) if chunks else hidden.sum(dim=1).float() * 0.0  # no targets: still in the graph
+    rows = batch["target_positions"] // batch["input_ids"].shape[1]
+    return -nll.new_zeros(len(batch["input_ids"])).index_add(0, rows, nll)
 
 
 def pair_batch(chosen: dict, rejected: dict) -> dict:

@@ -146,6 +146,8 @@ class SFTTask(Task):
             batches = [{**pair_batch(collate(pad_rows([p.chosen for p in c]), pad, False),
                                      collate(pad_rows([p.rejected for p in c]), pad, False)),
                         "weight": len(c) / len(rows)} for c in chunks]
+            for batch in batches:
+                batch.update(target_positions(batch["labels"]))
             tokens = sum(len(p.chosen.ids) + len(p.rejected.ids) for p in rows)
             return StepData(batches, {"tokens": self.tokens_through(step + 1)}, tokens)
         batches = [collate(c, pad, self.cfg.data.packing) for c in chunks]
