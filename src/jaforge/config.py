@@ -159,7 +159,7 @@ def _build_dataclass(cls: type, data: Any, where: str, source: str) -> Any:
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
             raise _fail(path, source, f"unknown key{did_you_mean(str(key), list(fields))} "
-                        f"known keys here: {', '.join(fields)}")
+                        f"(known keys here: {', '.join(fields)})")
         kwargs[key] = _coerce(hints[key], value, path, source)
     missing = [n for n, f in fields.items() if n not in kwargs
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
