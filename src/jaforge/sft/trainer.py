@@ -45,8 +45,9 @@ from jaforge.stage_result import StageResult
 from jaforge.train.continual import find_model_dir, load_base
 from jaforge.train.device import peak_memory_mb
 from jaforge.train.distributed import ProcessInfo
-from jaforge.train.loop import StepData, Task, TrainingLoop
+from jaforge.train.loop import TrainingLoop
 from jaforge.train.state_files import read_tensors
+from jaforge.train.task import StepData, Task
 
 log = logging.getLogger(__name__)
 WEIGHTS = "trainable.safetensors"

@@ -3,14 +3,15 @@ step → log / eval / checkpoint → save.
 
     result = TrainingLoop(PretrainTask(cfg)).run()      # a StageResult
 
-A stage is a `Task`: its config (`trainer` a LoopConfig, `optim`, `schedule`, `output_dir`), its
-model, each step's host batches, the loss of a micro-batch (the objective), its evaluation, how its
-weights are saved and loaded, and what it writes at the end. The loop does the rest, the same for
-every stage: the run directory's lock and resume check, the device, precision and memory switches
-(bf16 autocast or parameters, activation checkpointing, torch.compile, DDP/FSDP2), the next step's
-batches prepared on a background thread and copied without blocking, the loss kept on the device
-and read once per logged step, clipping, the optimiser and schedule, metrics, evaluation and
-checkpoints without pickle. A run killed at any step and started again continues bit for bit (CPU).
+A stage is a `Task` (`jaforge.train.task`): its config (`trainer` a LoopConfig, `optim`,
+`schedule`, `output_dir`), its model, each step's host batches, the loss of a micro-batch (the
+objective), its evaluation, how its weights are saved and loaded, and what it writes at the end.
+The loop does the rest, the same for every stage: the run directory's lock and resume check, the
+device, precision and memory switches (bf16 autocast or parameters, activation checkpointing,
+torch.compile, DDP/FSDP2), the next step's batches prepared on a background thread and copied
+without blocking, the loss kept on the device and read once per logged step, clipping, the
+optimiser and schedule, metrics, evaluation and checkpoints without pickle. A run killed at any
+step and started again continues bit for bit (CPU).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -42,84 +42,11 @@ from jaforge.train.metrics import MetricsLog, Throughput, check_trackers, progre
 from jaforge.train.optim import build_optimizer
 from jaforge.train.precision import MasterWeights, autocast, checkpoint_blocks
 from jaforge.train.schedule import LRSchedule
+from jaforge.train.task import StepData, StepOutput, Task
 
 log = logging.getLogger(__name__)
 # the directory is the run: a run moved or copied elsewhere continues there
 ALWAYS_MAY_CHANGE = ["trainer.resume", "trainer.resume_may_change", "output_dir"]
-
-
-@dataclass
-class StepData:
-    """One step's share of this process: micro-batches of host tensors, plus what the host knows."""
-    batches: list[dict[str, Any]]
-    row: dict[str, Any] = field(default_factory=dict)
-    """Numbers for the step's metrics row (tokens so far, target tokens …)."""
-    tokens: int = 0
-    """Tokens of the step's global batch, for tokens/s."""
-
-
-@dataclass
-class StepOutput:
-    step: int
-    """Completed steps."""
-    loss: torch.Tensor
-    grad_norm: torch.Tensor
-    stats: dict[str, torch.Tensor]
-    data: StepData
-
-
-class Task:
-    """What a training stage plugs into the loop (override the methods; `cfg` and `stage` set)."""
-
-    stage = "train"
-    columns: list[str] = []
-    """The stage's own metrics columns (between the loop's loss/lr/grad_norm and timing ones)."""
-
-    def __init__(self, cfg: Any):
-        self.cfg = cfg
-
-    def build(self, info: ProcessInfo) -> torch.nn.Module:
-        """The model to train, on the CPU in fp32 (trainable weights have requires_grad)."""
-        raise NotImplementedError
-
-    def total_steps(self) -> int:
-        return self.cfg.trainer.max_steps
-
-    def step_data(self, step: int, info: ProcessInfo) -> StepData:
-        """This process's micro-batches of `step`: host work only, no global RNG (a background
-        thread calls it one step ahead)."""
-        raise NotImplementedError
-
-    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict]:
-        """The micro-batch's share of the step's loss, and device tensors to sum into the row."""
-        raise NotImplementedError
-
-    def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
-        return {}
-
-    def eval_at_start(self) -> bool:
-        """Whether a fresh run evaluates before its first step (a step-0 metrics row)."""
-        return False
-
-    def around_optimizer_step(self, step: int, stepped: Callable[[torch.Tensor], torch.Tensor]
-                              ) -> contextlib.AbstractContextManager:
-        """Wraps the optimiser step of `step`; `stepped(p)`: the tensor the optimiser updates for p."""
-        return contextlib.nullcontext()
-
-    def save_weights(self, model: torch.nn.Module, directory: Path) -> None:
-        raise NotImplementedError
-
-    def load_weights(self, model: torch.nn.Module, directory: Path) -> None:
-        raise NotImplementedError
-
-    def flops_per_token(self) -> float:
-        return 0.0
-
-    def begin(self, loop: "TrainingLoop") -> None:
-        """Before the first step of this process (after resuming)."""
-
-    def finish(self, loop: "TrainingLoop", last: dict[str, Any]) -> StageResult:
-        raise NotImplementedError
 
 
 def seed_everything(seed: int) -> None:

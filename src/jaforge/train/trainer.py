@@ -41,10 +41,11 @@ from jaforge.train.data import MixtureSampler, validation_windows
 from jaforge.train.device import peak_memory_mb
 from jaforge.train.distributed import ProcessInfo
 from jaforge.train.embedding_rows import RowRates
-from jaforge.train.loop import StepData, Task, TrainingLoop
+from jaforge.train.loop import TrainingLoop
 from jaforge.train.metrics import read_metrics
 from jaforge.train.objectives import UL2_SENTINELS, training_inputs
 from jaforge.train.state_files import read_tensors
+from jaforge.train.task import StepData, Task
 
 MODEL_DIR = "model"
 log = logging.getLogger(__name__)
