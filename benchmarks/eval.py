@@ -1,7 +1,7 @@
 """jaforge's eval stage side by side with lm-evaluation-harness (`--model hf`), at JGLUE's real
 prompt lengths, on the path where prompts fit the window and on the path where they are truncated.
 
-    python benchmarks/eval.py [--quick] [--rounds 3] [--data-dir JGLUE/datasets] [--device cuda]
+    python benchmarks/eval.py [--quick] [--rounds 3] [--data-dir JGLUE/datasets] [--device cuda] [--results F]
 
 Input: JNLI, MARC-ja and JCommonsenseQA (3-shot, choice scoring) and JSQuAD (2-shot, greedy
 generation of up to 32 tokens) with lm-eval's japanese_leaderboard prompts and few-shot draw, read
@@ -397,6 +397,8 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated, of " + ",".join(TASKS))
     parser.add_argument("--windows", default=",".join(WINDOWS), help="comma-separated, of " + ",".join(WINDOWS))
     parser.add_argument("--data-dir", default=None, help="the real JGLUE datasets/ folder (jnli-v1.3/ …)")
+    parser.add_argument("--results", default=None, help="where the JSON goes (default: benchmarks/results/"
+                        "eval.json, eval-cuda.json on a GPU; --quick writes only here)")
     parser.add_argument("--worker", choices=("jaforge", "lm-eval"), help=argparse.SUPPRESS)
     parser.add_argument("--tool-batch", help=argparse.SUPPRESS)
     parser.add_argument("--window", type=int, help=argparse.SUPPRESS)
@@ -416,10 +418,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         summary = benchmark(args, Path(tmp))
     print_table(summary)
-    if not args.quick:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        name = "eval-cuda.json" if on_gpu else "eval.json"
-        (RESULTS / name).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    if args.results or not args.quick:
+        path = Path(args.results) if args.results else RESULTS / ("eval-cuda.json" if on_gpu else "eval.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(json.dumps({k: summary[k] for k in ("benchmark", "peer", "same_answers", "ratio_median",
                                               "ratio_min", "ratio_max", "ratios", "inputs")}, ensure_ascii=False))
 
