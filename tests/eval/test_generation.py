@@ -102,10 +102,21 @@ def test_device_and_dtype_switches(tiny_models):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="'device': cuda asked for, but torch .* sees no CUDA device"):
             load_backend(tiny_models[0], device="cuda")
-    with pytest.raises(ConfigError, match="'device': 'gpu' is not cpu, cuda, cuda:N or mps"):
+    with pytest.raises(ConfigError, match="'device': 'gpu' is not auto, cpu, cuda, cuda:N or mps"):
         load_backend(tiny_models[0], device="gpu")
     for kind in tiny_models:
         backend = load_backend(kind, dtype="bfloat16")
         assert next(backend.model.parameters()).dtype == torch.bfloat16
         assert len(generate(backend, PROMPTS[:2], GenerationConfig(max_new_tokens=4, stop_at_eos=False))) == 2
     assert next(load_backend(tiny_models[0]).model.parameters()).dtype == torch.float32  # auto on CPU
+
+
+def test_device_auto_is_the_gpu_when_torch_sees_one(monkeypatch):
+    import torch
+
+    from jaforge.eval.loading import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"

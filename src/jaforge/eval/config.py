@@ -73,8 +73,8 @@ class EvalConfig:
     batch_size: Annotated[int, Ge(1)] = 16
     """Contexts per forward pass (length-sorted, left-padded); choices of a batch run together
     in a second pass; generation decodes this many prompts at once."""
-    device: str = "cpu"
-    """torch device: cpu, cuda, cuda:N or mps."""
+    device: str = "auto"
+    """torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda, cuda:N or mps."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype: auto = float32 on CPU, bfloat16 on CUDA (float16 where bf16 is missing)."""
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=256))

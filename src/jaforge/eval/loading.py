@@ -26,7 +26,7 @@ from jaforge.eval.text_tokenizer import TextTokenizer, model_file_errors
 from jaforge.extras import require
 
 WEIGHTS_DTYPES = ("auto", "float32", "bfloat16", "float16")
-DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 def resolve_model_dir(path: str | Path) -> tuple[str, Path]:
@@ -69,10 +69,13 @@ def find_tokenizer(model_dir: Path, tokenizer: Optional[str | Path] = None) -> P
 
 
 def resolve_device(device: str) -> str:
-    """`device` checked against this machine's torch (a clear error instead of a CUDA trace)."""
+    """`device` checked against this machine's torch (a clear error instead of a CUDA trace);
+    auto: cuda when torch sees a GPU, else cpu."""
     torch = require("torch", "train", "the eval stage")
     if not DEVICE_PATTERN.fullmatch(device):
-        raise ConfigError(f"eval config key 'device': '{device}' is not cpu, cuda, cuda:N or mps")
+        raise ConfigError(f"eval config key 'device': '{device}' is not auto, cpu, cuda, cuda:N or mps")
+    if device == "auto":  # as lm-eval: the GPU when there is one
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"eval config key 'device': {device} asked for, but torch "
@@ -98,7 +101,7 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return "float16" if device == "mps" else "float32"
 
 
-def load_backend(path: str | Path, device: str = "cpu", tokenizer: Optional[str | Path] = None,
+def load_backend(path: str | Path, device: str = "auto", tokenizer: Optional[str | Path] = None,
                  dtype: str = "auto", max_length: Optional[int] = None) -> Backend:
     """A backend for the model at `path` (see `resolve_model_dir`), in eval mode on `device`."""
     torch = require("torch", "train", "the eval stage")

@@ -35,9 +35,10 @@ class ChatConfig:
     """A system message placed first in every conversation."""
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=256))
     """Decoding of each reply."""
-    device: str = "cpu"
-    """torch device: cpu, cuda, cuda:N."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+    """torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda, cuda:N or mps."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights' dtype: auto = float32 on CPU, bfloat16 on CUDA (float16 where bf16 is missing)."""
 
 
 class Conversation:

@@ -46,10 +46,10 @@ class GenerateConfig:
     has one); the model's reply is the output."""
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=64))
     """Decoding: max_new_tokens, temperature, top_p, repetition_penalty, stop strings, seed."""
-    device: str = "cpu"
-    """torch device: cpu, cuda, cuda:N."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weights' dtype."""
+    device: str = "auto"
+    """torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda, cuda:N or mps."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights' dtype: auto = float32 on CPU, bfloat16 on CUDA (float16 where bf16 is missing)."""
     limit: Optional[Annotated[int, Ge(1)]] = None
     """Generate for the first `limit` prompts only."""
     output_dir: str = "runs/generate"
