@@ -53,19 +53,20 @@ def _role(tp: Any) -> Optional[_Role]:
     return next((a for a in typing.get_args(tp)[1:] if a is INPUT or a is MODEL), None)
 
 
-def split_model_reference(value: str) -> tuple[str, Optional[str]]:
-    """(model, adapter) of a `ModelPath` value: a path that exists is a model alone; otherwise
-    `<model>+<adapter>` splits at its first '+' (adapter None without one)."""
-    if "+" not in value or _exists(value):
+def split_model_reference(value: str, base_dir: Optional[Path] = None) -> tuple[str, Optional[str]]:
+    """(model, adapter) of a `ModelPath` value: a path that exists (as given, or relative to
+    `base_dir`, the config file's folder) is a model alone; otherwise `<model>+<adapter>` splits
+    at its first '+' (adapter None without one)."""
+    if "+" not in value or _exists(value) or (base_dir is not None and _exists(str(base_dir / value))):
         return value, None
     model, adapter = value.split("+", 1)
     return model, adapter
 
 
-def _parts(role: _Role, value: str) -> list[str]:
+def _parts(role: _Role, value: str, base_dir: Optional[Path] = None) -> list[str]:
     if role is INPUT:
         return [value]
-    return [part for part in split_model_reference(value) if part is not None]
+    return [part for part in split_model_reference(value, base_dir) if part is not None]
 
 
 def _unwrap(tp: Any) -> Any:
@@ -98,7 +99,7 @@ def resolve_path(value: str, base_dir: Path) -> str:
 def _resolve_value(tp: Any, value: Any, base_dir: Path) -> Any:
     tp = _unwrap(tp)
     if _role(tp) and isinstance(value, str):
-        return "+".join(resolve_path(part, base_dir) for part in _parts(_role(tp), value))
+        return "+".join(resolve_path(part, base_dir) for part in _parts(_role(tp), value, base_dir))
     if dataclasses.is_dataclass(tp) and isinstance(value, dict):
         return resolve_paths(tp, value, base_dir)
     if typing.get_origin(tp) is list and isinstance(value, list) and typing.get_args(tp):
