@@ -1,9 +1,9 @@
 """Parity with mergekit 0.1.x: for every method both have, on tiny random Llama directories, our
 merged tensors equal mergekit's within 1e-6 and the merged models' logits within 1e-5.
 
-DARE draws random masks; mergekit draws them from torch's global generator in its scheduler's
-order, so both sides get the same (content-derived) mask here: mergekit's Bernoulli draw is
-replaced in-process and ours through the engine's mask hook. Everything else is each tool's own."""
+DARE and DELLA draw random masks; mergekit draws them from torch's global generator in its
+scheduler's order, so both sides get the same (content-derived) mask here: mergekit's Bernoulli
+draws are replaced in-process and ours through the engine's mask hook. Everything else is each tool's own."""
 
 from __future__ import annotations
 
@@ -21,8 +21,16 @@ mergekit = pytest.importorskip("mergekit", reason="mergekit (the 'bench' extra) 
 
 
 def content_mask(delta, density):
-    """A mask both tools can compute from the task vector alone."""
+    """A mask both tools can compute from the task vector alone (DARE), or from the per-entry
+    keep probabilities alone (DELLA, whose draw mergekit makes with torch.bernoulli(probabilities))."""
+    if isinstance(density, torch.Tensor):
+        return probability_mask(density)
     return ((delta.abs() * 7919.0).frac() < density).to(delta.dtype)
+
+
+def probability_mask(probabilities):
+    spread = (torch.arange(probabilities.numel(), dtype=torch.float64) * 0.6180339887498949).frac()
+    return (spread.reshape(probabilities.shape) < probabilities).to(probabilities.dtype)
 
 
 def mergekit_merge(config: dict, out, monkeypatch) -> None:
@@ -37,6 +45,7 @@ def mergekit_merge(config: dict, out, monkeypatch) -> None:
         return sparsify.rescaled_masked_tensor(tensor, content_mask(tensor, density), rescale_norm)
 
     monkeypatch.setattr(sparsify, "bernoulli", bernoulli)
+    monkeypatch.setattr(sparsify.torch, "bernoulli", lambda probabilities, *a, **k: probability_mask(probabilities))
     run_merge(MergeConfiguration.model_validate(copy.deepcopy(config)), str(out),
               MergeOptions(copy_tokenizer=True, quiet=True, write_model_card=False,
                            lora_merge_cache=str(out.parent / f"{out.name}-lora-cache")))
@@ -80,6 +89,21 @@ def recipes(f) -> dict[str, dict]:
                       "models": [{"model": m[0], "parameters": {"weight": 0.6, "density": 0.5}},
                                  {"model": m[1], "parameters": {"weight": 0.5, "density": 0.7}},
                                  {"model": m[2], "parameters": {"weight": 0.4, "density": 0.3}}]},
+        "breadcrumbs": {"merge_method": "breadcrumbs", "base_model": b,
+                        "models": [{"model": m[0], "parameters": {"weight": 0.6, "density": 0.5, "gamma": 0.05}},
+                                   {"model": m[1], "parameters": {"weight": 0.5, "density": [0.9, 0.3]}}]},
+        "breadcrumbs_ties": {"merge_method": "breadcrumbs_ties", "base_model": b,
+                             "parameters": {"normalize": True, "rescale": True},
+                             "models": [{"model": m[0], "parameters": {"weight": 0.6, "density": 0.7, "gamma": 0.1}},
+                                        {"model": m[1], "parameters": {"weight": 0.5, "density": 0.4}},
+                                        {"model": m[2], "parameters": {"weight": 0.4, "density": 0.98, "gamma": 0.05}}]},
+        "della": {"merge_method": "della", "base_model": b, "parameters": {"lambda": 1.1},
+                  "models": [{"model": m[0], "parameters": {"weight": 0.6, "density": 0.5, "epsilon": 0.2}},
+                             {"model": m[1], "parameters": {"weight": 0.5, "density": 0.7}},
+                             {"model": m[2], "parameters": {"weight": 0.4, "density": [0.3, 0.6], "epsilon": 0.1}}]},
+        "della_linear": {"merge_method": "della_linear", "base_model": b,
+                         "models": [{"model": m[0], "parameters": {"weight": 0.6, "density": 0.5}},
+                                    {"model": m[1], "parameters": {"weight": 0.5, "density": 0.4, "epsilon": 0.05}}]},
         "slerp": {"merge_method": "slerp", "base_model": b, "parameters": {"t": [0.0, 0.3, 1.0]},
                   "models": [{"model": b}, {"model": m[0]}]},
         "slerp_slices": {"merge_method": "slerp", "base_model": b, "parameters": {"t": [{"filter": "mlp", "value": 0.7},

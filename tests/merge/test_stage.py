@@ -131,7 +131,7 @@ def test_output_dtype_and_chat_template(family, tmp_path):
 def test_each_input_tensor_is_read_once_and_alone(family, tmp_path, monkeypatch):
     from jaforge.merge.tensors import TensorFiles
 
-    reads, alive, peak = [], [0], [0]
+    reads = []
     original = TensorFiles.read
 
     def counting(self, name):
@@ -146,13 +146,15 @@ def test_each_input_tensor_is_read_once_and_alone(family, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"merge_method": "tiess"}, "unknown merge method 'tiess'; did you mean 'ties'\\? known: dare_linear, "),
-    ({"merge_method": "della"}, "della is a mergekit method that jaforge does not implement; known: dare_linear"),
+    ({"merge_method": "tiess"}, "unknown merge method 'tiess'; did you mean 'ties'\\? known: breadcrumbs, "),
+    ({"merge_method": "sce"}, "sce is a mergekit method that jaforge does not implement; known: breadcrumbs"),
     ({"merge_methd": "ties"}, "'merge_methd'.*unknown key; did you mean 'merge_method'?"),
     ({"parameters": {"densty": 0.5}}, "'parameters.densty': ties has no parameter 'densty'; did you mean 'density'?"),
     ({"parameters": {"density": "lots"}}, "'parameters.density': expected float, got 'lots'"),
     ({"models": []}, "give exactly one of 'models' and 'slices'"),
     ({"base_model": None}, "ties needs base_model among the merged models; set base_model"),
+    ({"merge_method": "della", "parameters": {"epsilon": 0.6}},
+     "della cannot merge tensor '.*': 'density' 0.5 ± 'epsilon' 0.6 of model 2 .* leaves \\(0, 1\\)"),
 ])
 def test_bad_recipes_fail_with_one_line_naming_the_key(family, tmp_path, capsys, change, expected):
     import re

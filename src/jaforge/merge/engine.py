@@ -16,7 +16,7 @@ from typing import Callable, Optional
 import torch
 
 from jaforge.errors import ConfigError, InputError
-from jaforge.merge.methods import Inputs, MaskFn, seeded_mask
+from jaforge.merge.methods import Inputs, MaskFn, ParameterError, seeded_mask
 from jaforge.merge.models import InputModel, is_vocabulary_tensor
 from jaforge.merge.parameters import resolve
 from jaforge.merge.plan import Job, MergePlan
@@ -101,7 +101,10 @@ def merged_tensor(plan: MergePlan, job: Job, tensors: list[torch.Tensor], mask: 
             continue
         kwargs[param.argument] = [resolve(param, s.scopes, s.name, job.t, owner=s.model)
                                   for i, s in enumerate(job.sources) if param.with_base or i != base_index]
-    return plan.method.function(Inputs(tensors, base_index, mask), **kwargs)
+    try:
+        return plan.method.function(Inputs(tensors, base_index, mask), **kwargs)
+    except ParameterError as err:
+        raise ConfigError(f"{plan.method.name} cannot merge tensor '{job.name}': {err}") from None
 
 
 def execute(plan: MergePlan, models: dict[str, InputModel], out_dir: Path, dtype: Optional[torch.dtype] = None,

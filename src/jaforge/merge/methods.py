@@ -29,6 +29,10 @@ from jaforge.registry import Registry
 REQUIRED = object()
 
 
+class ParameterError(ValueError):
+    """A parameter value a method cannot use for some tensor (the engine names the tensor)."""
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -55,8 +59,11 @@ class MergeMethod:
     paper: str = ""
 
 
-MaskFn = Callable[[Tensor, float, int], Tensor]
-"""(task vector, density, index of the model among the non-base inputs) → 0/1 mask."""
+MaskFn = Callable[[Tensor, "float | Tensor", int], Tensor]
+"""(task vector, keep probability — one for all entries, or one per entry — , index of the model
+among the non-base inputs) → 0/1 mask."""
+Prune = Callable[[Tensor, int], Tensor]
+"""(task vector, index of the model among the non-base inputs) → the sparsified task vector."""
 
 
 @dataclass
@@ -77,8 +84,7 @@ class Inputs:
 
 
 METHODS: Registry[MergeMethod] = Registry("merge method")
-NOT_IMPLEMENTED = ("breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "sce", "nuslerp", "multislerp",
-                   "karcher", "arcee_fusion", "nearswap", "ram", "ramplus_tl")
+NOT_IMPLEMENTED = ("sce", "nuslerp", "multislerp", "karcher", "arcee_fusion", "nearswap", "ram", "ramplus_tl")
 """mergekit methods jaforge does not implement (a recipe naming one is refused with this said)."""
 
 
@@ -93,7 +99,7 @@ def merge_method(name: str, *params: Param, needs_base: bool = False, min_inputs
 def seeded_mask(seed: int, tensor_name: str) -> MaskFn:
     """DARE's Bernoulli masks from a generator seeded by (seed, tensor, model): the same merge gives
     the same masks in any order and in any process."""
-    def mask(delta: Tensor, density: float, index: int) -> Tensor:
+    def mask(delta: Tensor, density: float | Tensor, index: int) -> Tensor:
         digest = hashlib.sha256(f"{seed}\0{tensor_name}\0{index}".encode()).digest()
         generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
         return (torch.rand(delta.shape, generator=generator) < density).to(delta.dtype)
@@ -172,21 +178,62 @@ def randomly_dropped(delta: Tensor, density: float, rescale: bool, mask: Tensor)
     return _l1_rescaled(kept, before) if rescale else kept
 
 
-def combine_task_vectors(inputs: Inputs, weight: list[float], density: list[float], *,
-                         sparsify: Optional[str], elect_sign: bool, normalize: bool,
-                         lambda_: float, rescale: bool) -> Tensor:
-    """base + λ · Σ wᵢ·sparsify(θᵢ − base) [÷ Σ wᵢ over the models agreeing with the elected sign].
+def outliers_pruned(delta: Tensor, density: float, gamma: float, rescale: bool) -> Tensor:
+    """Model Breadcrumbs: drop the `gamma` share of entries with the largest magnitude (fewer when
+    `density` needs them) and the smallest ones, keeping `density` of all entries; in place."""
+    if density >= 1:
+        return delta
+    n = delta.numel()
+    keep_n, top = int(density * n), int(gamma * n)
+    bottom = max(0, n - keep_n - top)
+    before = delta.abs().sum() if rescale else None
+    # ascending magnitude order as mergekit sorts it (float32, torch.sort), so ties fall alike
+    order = torch.sort(delta.abs().reshape(-1).float(), descending=False).indices
+    keep = torch.zeros(n, dtype=delta.dtype)
+    keep[order[bottom:bottom + keep_n]] = 1
+    kept = delta.mul_(keep.reshape(delta.shape))
+    return _l1_rescaled(kept, before) if rescale else kept
+
+
+def magprune_probabilities(rows: Tensor, density: float, epsilon: float) -> Tensor:
+    """DELLA's keep probability of each entry of `rows` [R, C]: density − ε for the smallest
+    magnitude of its row, rising with the magnitude's rank to density + ε for the largest."""
+    ranks = torch.argsort(torch.argsort(rows.abs(), dim=1), dim=1).float() + 1
+    low, high = ranks.min(dim=1, keepdim=True).values, ranks.max(dim=1, keepdim=True).values
+    rank_norm = ((ranks - low) / (high - low).clamp(min=1)).clamp(0, 1)
+    return (density - epsilon) + rank_norm * 2 * epsilon
+
+
+def magnitude_sampled(delta: Tensor, density: float, epsilon: float, rescale: bool,
+                      mask: Callable[[Tensor, Tensor], Tensor], index: int = 0) -> Tensor:
+    """DELLA's MagPrune: keep each entry with its `magprune_probabilities` (row by row; a vector
+    is one row), drawn by `mask(rows, probabilities)`; in place. `index`: the model's place among
+    the non-base inputs (for the error)."""
+    if density >= 1:
+        return delta
+    if density <= 0:
+        return delta.zero_()
+    if not (0 < density - epsilon and density + epsilon < 1):
+        raise ParameterError(f"'density' {density} ± 'epsilon' {epsilon} of model {index + 1} (after the "
+                             f"base) leaves (0, 1); lower epsilon or move density away from 0 and 1")
+    rows = delta.reshape(1, -1) if delta.dim() < 2 else delta
+    before = delta.abs().sum() if rescale else None
+    kept = delta.mul_(mask(rows, magprune_probabilities(rows, density, epsilon)).reshape(delta.shape))
+    return _l1_rescaled(kept, before) if rescale else kept
+
+
+def combine_task_vectors(inputs: Inputs, weight: list[float], prune: Optional[Prune], *,
+                         elect_sign: bool, normalize: bool, lambda_: float) -> Tensor:
+    """base + λ · Σ wᵢ·prune(θᵢ − base) [÷ Σ wᵢ over the models agreeing with the elected sign].
 
     Works model by model on the input tensors themselves (the engine hands over fresh copies), so
     a merge of n models needs about n + 3 tensors of memory, not several stacks of n."""
     base = inputs.base
     deltas = []
-    for i, (tensor, w, d) in enumerate(zip(inputs.others, weight, density)):
+    for i, (tensor, w) in enumerate(zip(inputs.others, weight)):
         delta = tensor.sub_(base)
-        if sparsify == "magnitude":
-            delta = magnitude_pruned(delta, d, rescale)
-        elif sparsify == "random":
-            delta = randomly_dropped(delta, d, rescale, inputs.mask(delta, d, i) if d < 1 else None)
+        if prune is not None:
+            delta = prune(delta, i)
         deltas.append(delta.mul_(torch.tensor(w, dtype=delta.dtype)))
     if not deltas:
         return base.clone()
@@ -211,42 +258,93 @@ def combine_task_vectors(inputs: Inputs, weight: list[float], density: list[floa
     return merged.add_(base)
 
 
-def _task_vector_params(normalize: bool, rescale: bool) -> tuple[Param, ...]:
+def _task_vector_params(normalize: bool, rescale: bool, *extra: Param) -> tuple[Param, ...]:
     return (Param("weight", float, per_model=True), Param("density", float, 1.0, per_model=True),
             Param("normalize", bool, normalize), Param("rescale", bool, rescale),
-            Param("lambda", float, 1.0), Param("int8_mask", bool, False))
+            Param("lambda", float, 1.0), Param("int8_mask", bool, False), *extra)
+
+
+GAMMA = Param("gamma", float, 0.01, per_model=True)
+"""Breadcrumbs: the share of largest-magnitude entries dropped as outliers."""
+EPSILON = Param("epsilon", float, 0.15, per_model=True)
+"""DELLA: keep probabilities run from density − ε to density + ε by magnitude rank."""
+
+
+def _magnitude(density: list[float], rescale: bool) -> Prune:
+    return lambda delta, i: magnitude_pruned(delta, density[i], rescale)
+
+
+def _random(inputs: Inputs, density: list[float], rescale: bool) -> Prune:
+    return lambda delta, i: randomly_dropped(delta, density[i], rescale,
+                                             inputs.mask(delta, density[i], i) if density[i] < 1 else None)
+
+
+def _outliers(density: list[float], gamma: list[float], rescale: bool) -> Prune:
+    return lambda delta, i: outliers_pruned(delta, density[i], gamma[i], rescale)
+
+
+def _magprune(inputs: Inputs, density: list[float], epsilon: list[float], rescale: bool) -> Prune:
+    return lambda delta, i: magnitude_sampled(delta, density[i], epsilon[i], rescale,
+                                              lambda rows, p: inputs.mask(rows, p, i), i)
 
 
 @merge_method("task_arithmetic", *_task_vector_params(False, False), needs_base=True,
               paper="https://arxiv.org/abs/2212.04089")
 def task_arithmetic(inputs: Inputs, weight: list[float], density: list[float], normalize: bool,
                     rescale: bool, lambda_: float, int8_mask: bool) -> Tensor:
-    return combine_task_vectors(inputs, weight, density, sparsify=None, elect_sign=False,
-                                normalize=normalize, lambda_=lambda_, rescale=rescale)
+    return combine_task_vectors(inputs, weight, None, elect_sign=False, normalize=normalize, lambda_=lambda_)
 
 
 @merge_method("ties", *_task_vector_params(True, False), needs_base=True,
               paper="https://arxiv.org/abs/2306.01708")
 def ties(inputs: Inputs, weight: list[float], density: list[float], normalize: bool, rescale: bool,
          lambda_: float, int8_mask: bool) -> Tensor:
-    return combine_task_vectors(inputs, weight, density, sparsify="magnitude", elect_sign=True,
-                                normalize=normalize, lambda_=lambda_, rescale=rescale)
+    return combine_task_vectors(inputs, weight, _magnitude(density, rescale), elect_sign=True,
+                                normalize=normalize, lambda_=lambda_)
 
 
 @merge_method("dare_linear", *_task_vector_params(False, True), needs_base=True,
               paper="https://arxiv.org/abs/2311.03099")
 def dare_linear(inputs: Inputs, weight: list[float], density: list[float], normalize: bool,
                 rescale: bool, lambda_: float, int8_mask: bool) -> Tensor:
-    return combine_task_vectors(inputs, weight, density, sparsify="random", elect_sign=False,
-                                normalize=normalize, lambda_=lambda_, rescale=rescale)
+    return combine_task_vectors(inputs, weight, _random(inputs, density, rescale), elect_sign=False,
+                                normalize=normalize, lambda_=lambda_)
 
 
 @merge_method("dare_ties", *_task_vector_params(False, True), needs_base=True,
               paper="https://arxiv.org/abs/2311.03099")
 def dare_ties(inputs: Inputs, weight: list[float], density: list[float], normalize: bool,
               rescale: bool, lambda_: float, int8_mask: bool) -> Tensor:
-    return combine_task_vectors(inputs, weight, density, sparsify="random", elect_sign=True,
-                                normalize=normalize, lambda_=lambda_, rescale=rescale)
+    return combine_task_vectors(inputs, weight, _random(inputs, density, rescale), elect_sign=True,
+                                normalize=normalize, lambda_=lambda_)
+
+
+def _breadcrumbs(elect_sign: bool) -> Callable[..., Tensor]:
+    def method(inputs: Inputs, weight: list[float], density: list[float], normalize: bool, rescale: bool,
+               lambda_: float, int8_mask: bool, gamma: list[float]) -> Tensor:
+        return combine_task_vectors(inputs, weight, _outliers(density, gamma, rescale), elect_sign=elect_sign,
+                                    normalize=normalize, lambda_=lambda_)
+    return method
+
+
+def _della(elect_sign: bool) -> Callable[..., Tensor]:
+    def method(inputs: Inputs, weight: list[float], density: list[float], normalize: bool, rescale: bool,
+               lambda_: float, int8_mask: bool, epsilon: list[float]) -> Tensor:
+        return combine_task_vectors(inputs, weight, _magprune(inputs, density, epsilon, rescale),
+                                    elect_sign=elect_sign, normalize=normalize, lambda_=lambda_)
+    return method
+
+
+# Model Breadcrumbs (with and without TIES's sign election) and DELLA (TIES's election with
+# normalisation, or linear), with mergekit's defaults
+merge_method("breadcrumbs", *_task_vector_params(False, False, GAMMA), needs_base=True,
+             paper="https://arxiv.org/abs/2312.06795")(_breadcrumbs(elect_sign=False))
+merge_method("breadcrumbs_ties", *_task_vector_params(False, False, GAMMA), needs_base=True,
+             paper="https://arxiv.org/abs/2312.06795")(_breadcrumbs(elect_sign=True))
+merge_method("della", *_task_vector_params(True, True, EPSILON), needs_base=True,
+             paper="https://arxiv.org/abs/2406.11617")(_della(elect_sign=True))
+merge_method("della_linear", *_task_vector_params(False, True, EPSILON), needs_base=True,
+             paper="https://arxiv.org/abs/2406.11617")(_della(elect_sign=False))
 
 
 # --- model stock and passthrough --------------------------------------------------------------
