@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from jaforge.errors import ConfigError
-from jaforge.merge.methods import METHODS, Inputs, Param, seeded_mask
+from jaforge.merge.methods import METHODS, Inputs, Param, magprune_probabilities, outliers_pruned, seeded_mask
 from jaforge.merge.parameters import resolve, value_at
 
 from .conftest import torch
@@ -54,6 +54,49 @@ def test_dare_masks_are_seeded_per_tensor_and_model_and_keep_the_density():
                                               int8_mask=False)
     assert abs((out != 0).float().mean().item() - 0.3) < 0.02
     assert out.abs().sum() == pytest.approx(other.abs().sum().item(), rel=1e-5)   # L1 norm kept
+
+
+def sorted_breadcrumbs(delta, density: float, gamma: float):
+    """Breadcrumbs by its definition: ranks bottom … bottom + keep − 1 of torch.sort's ascending order."""
+    n = delta.numel()
+    keep, top = int(density * n), int(gamma * n)
+    bottom = max(0, n - keep - top)
+    mask = torch.zeros(n)
+    mask[torch.sort(delta.abs().reshape(-1).float(), descending=False).indices[bottom:bottom + keep]] = 1
+    return delta * mask.reshape(delta.shape)
+
+
+@pytest.mark.parametrize("values", ["distinct", "tied", "half zero"])
+def test_breadcrumbs_selection_keeps_the_sorted_ranks_ties_included(values):
+    """The two-threshold selection takes exactly the ranks a full sort would, also when entries
+    tied at a boundary straddle it (then it takes them in the sort's order, as mergekit does)."""
+    gen = torch.Generator().manual_seed(1)
+    for shape in [(1,), (9,), (40, 25)]:
+        delta = torch.randn(shape, generator=gen)
+        delta = (delta * 2).round() / 2 if values == "tied" else delta
+        if values == "half zero":
+            delta.reshape(-1)[: delta.numel() // 2] = 0
+        for density in (0.0, 0.1, 0.5, 0.99):
+            for gamma in (0.0, 0.01, 0.3):
+                torch.testing.assert_close(outliers_pruned(delta.clone(), density, gamma, rescale=False),
+                                           sorted_breadcrumbs(delta, density, gamma), rtol=0, atol=0)
+
+
+def test_della_keeps_large_magnitudes_more_often_and_checks_epsilon():
+    rows = torch.tensor([[0.1, -3.0, 2.0, 0.0, -0.5]])
+    p = magprune_probabilities(rows, density=0.5, epsilon=0.2)
+    torch.testing.assert_close(p, torch.tensor([[0.4, 0.7, 0.6, 0.3, 0.5]]))  # 0.3 … 0.7 by rank
+    base, other = torch.zeros(300, 40), torch.randn(300, 40, generator=torch.Generator().manual_seed(0))
+    della = METHODS.get("della_linear").function
+    out = della(Inputs([base, other.clone()], 0, seeded_mask(0, "x")), weight=[1.0], density=[0.4],
+                normalize=False, rescale=True, lambda_=1.0, int8_mask=False, epsilon=[0.2])
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.4) < 0.02
+    assert other.abs()[kept].mean() > other.abs()[~kept].mean()
+    assert out.abs().sum() == pytest.approx(other.abs().sum().item(), rel=1e-5)   # L1 norm kept
+    with pytest.raises(ValueError, match="'density' 0.9 ± 'epsilon' 0.2 of model 1"):
+        della(Inputs([base, other.clone()], 0, seeded_mask(0, "x")), weight=[1.0], density=[0.9],
+              normalize=False, rescale=True, lambda_=1.0, int8_mask=False, epsilon=[0.2])
 
 
 def test_slerp_end_points_and_model_stock():

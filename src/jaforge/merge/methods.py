@@ -11,8 +11,10 @@ float32 or float64) and its resolved parameters: shared ones as scalars, per-mod
 input order (without the base unless `with_base`). Semantics follow the papers as mergekit
 implements them, so outputs agree with mergekit 0.1.x: TIES keeps the top-`density` magnitudes of
 each task vector and elects the sign by the sum of the weighted task vectors; DARE drops entries at
-random and keeps each task vector's L1 norm (`rescale`); `normalize` divides by the sum of the
-(agreeing) weights; `lambda` scales the merged task vector.
+random and keeps each task vector's L1 norm (`rescale`); Breadcrumbs drops the largest (`gamma`)
+and the smallest entries; DELLA keeps entries at random with probabilities that rise with
+magnitude; `normalize` divides by the sum of the (agreeing) weights; `lambda` scales the merged
+task vector.
 """
 
 from __future__ import annotations
@@ -97,8 +99,8 @@ def merge_method(name: str, *params: Param, needs_base: bool = False, min_inputs
 
 
 def seeded_mask(seed: int, tensor_name: str) -> MaskFn:
-    """DARE's Bernoulli masks from a generator seeded by (seed, tensor, model): the same merge gives
-    the same masks in any order and in any process."""
+    """DARE's and DELLA's Bernoulli masks from a generator seeded by (seed, tensor, model): the same
+    merge gives the same masks in any order and in any process."""
     def mask(delta: Tensor, density: float | Tensor, index: int) -> Tensor:
         digest = hashlib.sha256(f"{seed}\0{tensor_name}\0{index}".encode()).digest()
         generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
@@ -187,7 +189,10 @@ def outliers_pruned(delta: Tensor, density: float, gamma: float, rescale: bool) 
     keep_n, top = int(density * n), int(gamma * n)
     bottom = max(0, n - keep_n - top)
     before = delta.abs().sum() if rescale else None
-    # ascending magnitude order as mergekit sorts it (float32, torch.sort), so ties fall alike
+    # ascending magnitude order as mergekit sorts it (float32, torch.sort), so that tied entries
+    # fall alike. A selection by two thresholds is 3x faster on an untied tensor, but deltas of
+    # bf16 models tie at the boundaries (thousands of entries at each one of a 0.7M-entry tensor),
+    # and then only this sort reproduces mergekit
     order = torch.sort(delta.abs().reshape(-1).float(), descending=False).indices
     keep = torch.zeros(n, dtype=delta.dtype)
     keep[order[bottom:bottom + keep_n]] = 1
