@@ -113,3 +113,13 @@ def test_slerp_end_points_and_model_stock():
     # two identical fine-tuned offsets: cos = 1 → t = 1 → their average
     out = METHODS.get("model_stock").function(Inputs([base, same, same.clone()], 0), filter_wise=False)
     assert torch.allclose(out, same)
+
+
+def test_the_help_names_every_registered_method():
+    import re
+
+    from jaforge.config import field_docs
+    from jaforge.merge.config import MergeConfig
+
+    named = set(re.findall(r"[a-z_]+", field_docs(MergeConfig)["merge_method"]))
+    assert set(METHODS.names()) <= named
