@@ -242,3 +242,18 @@ def test_the_preflight_logs_the_catalogues_warnings(family, tmp_path, caplog, mo
                                 "output_dir": str(tmp_path / "out")}))
     assert calls == [(str(family["base"]), str(family["ft2"]), "merge")]
     assert "merge preflight: its licence is unclear" in caplog.text
+
+
+def test_nuslerp_takes_exactly_two_models_besides_the_base(family, tmp_path, capsys):
+    import yaml
+
+    recipe = {"merge_method": "nuslerp", "base_model": str(family["base"]),
+              "models": [{"model": str(family[m]), "parameters": {"weight": 1.0}} for m in ("ft1", "ft2", "ft3")]}
+    (tmp_path / "r.yml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    code = main(["merge", "--config", str(tmp_path / "r.yml"), "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nuslerp merges exactly 2 models besides the base; models has 3" in err, err
+    recipe["models"] = recipe["models"][:2]
+    (tmp_path / "r.yml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    assert main(["merge", "--config", str(tmp_path / "r.yml"), "--output_dir", str(tmp_path / "out"),
+                 "--card.license", "apache-2.0"]) == 0

@@ -75,7 +75,7 @@ class TokenizerSettings:
 class MergeConfig:
     merge_method: str = "linear"
     """linear, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, della,
-    della_linear, slerp, model_stock or passthrough (mergekit's names and parameters)."""
+    della_linear, slerp, nuslerp, model_stock or passthrough (mergekit's names and parameters)."""
     models: list[ModelInput] = field(default_factory=list)
     """The models merged tensor by tensor (or use `slices`)."""
     slices: list[OutputSlice] = field(default_factory=list)

@@ -93,7 +93,8 @@ def merged_tensor(plan: MergePlan, job: Job, tensors: list[torch.Tensor], mask: 
             raise InputError(job.sources[0].model, f"non-floating tensor '{job.name}' differs between inputs")
         return tensors[0]
     names = [s.model for s in job.sources]
-    base_index = names.index(job.base) if job.base in names and plan.method.needs_base else None
+    uses_base = plan.method.needs_base or plan.method.optional_base
+    base_index = names.index(job.base) if job.base in names and uses_base else None
     kwargs = {}
     for param in plan.method.params:
         if not param.per_model:

@@ -59,6 +59,10 @@ class MergeMethod:
     min_inputs: int = 1
     max_inputs: Optional[int] = None
     paper: str = ""
+    optional_base: bool = False
+    """The base is used when the recipe names one, and the method runs without one too."""
+    others: Optional[int] = None
+    """How many models besides the base the method merges, when that is fixed."""
 
 
 MaskFn = Callable[[Tensor, "float | Tensor", int], Tensor]
@@ -86,14 +90,16 @@ class Inputs:
 
 
 METHODS: Registry[MergeMethod] = Registry("merge method")
-NOT_IMPLEMENTED = ("sce", "nuslerp", "multislerp", "karcher", "arcee_fusion", "nearswap", "ram", "ramplus_tl")
+NOT_IMPLEMENTED = ("sce", "multislerp", "karcher", "arcee_fusion", "nearswap", "ram", "ramplus_tl")
 """mergekit methods jaforge does not implement (a recipe naming one is refused with this said)."""
 
 
 def merge_method(name: str, *params: Param, needs_base: bool = False, min_inputs: int = 1,
-                 max_inputs: Optional[int] = None, paper: str = ""):
+                 max_inputs: Optional[int] = None, paper: str = "", optional_base: bool = False,
+                 others: Optional[int] = None):
     def register(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        METHODS.register(name)(MergeMethod(name, function, params, needs_base, min_inputs, max_inputs, paper))
+        METHODS.register(name)(MergeMethod(name, function, params, needs_base, min_inputs, max_inputs, paper,
+                                           optional_base, others))
         return function
     return register
 
@@ -137,6 +143,40 @@ def slerp(inputs: Inputs, t: float, dot_threshold: float = 0.9995, eps: float = 
         theta = torch.acos(dot)
         c0, c1 = float(torch.sin((1 - t) * theta) / torch.sin(theta)), float(torch.sin(t * theta) / torch.sin(theta))
     return v0.mul_(c0).add_(v1, alpha=c1)
+
+
+def nuslerp_vectors(t: float, v0: Tensor, v1: Tensor, eps: float = 1e-8) -> Tensor:
+    """Spherical interpolation of each row (last dimension) of v0 and v1 at t; rows nearly
+    parallel are interpolated linearly."""
+    def unit(x: Tensor) -> Tensor:
+        return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp(min=1e-7)
+
+    cos = (unit(v0) * unit(v1)).sum(dim=-1, keepdim=True).clamp(-1, 1)
+    parallel = (1 - cos.square()) <= eps ** 2
+    theta = torch.acos(torch.where(parallel, torch.zeros_like(cos), cos))
+    spherical = (torch.sin((1 - t) * theta) * v0 + torch.sin(t * theta) * v1) / torch.sin(theta)
+    return torch.where(parallel, (1 - t) * v0 + t * v1, spherical)
+
+
+@merge_method("nuslerp", Param("weight", float, per_model=True), Param("nuslerp_row_wise", bool, False),
+              Param("nuslerp_flatten", bool, True), optional_base=True, others=2,
+              paper="https://github.com/arcee-ai/mergekit/blob/main/docs/merge_methods.md")
+def nuslerp(inputs: Inputs, weight: list[float], nuslerp_row_wise: bool, nuslerp_flatten: bool) -> Tensor:
+    """SLERP between two models at t = w₂ / (w₁ + w₂) (0.5 when the weights cancel): of their task
+    vectors when there is a base (added back after), else of the weights themselves; over the
+    whole tensor (`nuslerp_flatten`), its columns (`nuslerp_row_wise`) or its rows."""
+    total = sum(weight)
+    t = 0.5 if abs(total) < 1e-6 else weight[1] / total
+    base = inputs.base if inputs.base_index is not None else None
+    v0, v1 = inputs.others if base is None else (inputs.others[0].sub_(base), inputs.others[1].sub_(base))
+    shape = v0.shape
+    if nuslerp_flatten:
+        merged = nuslerp_vectors(t, v0.reshape(-1), v1.reshape(-1)).reshape(shape)
+    elif nuslerp_row_wise:
+        merged = nuslerp_vectors(t, v0.transpose(0, -1), v1.transpose(0, -1)).transpose(0, -1).reshape(shape)
+    else:
+        merged = nuslerp_vectors(t, v0, v1)
+    return merged if base is None else merged.add_(base)
 
 
 # --- task vectors: task arithmetic, TIES, DARE ------------------------------------------------

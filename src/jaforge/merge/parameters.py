@@ -93,7 +93,7 @@ def check_settings(method: MergeMethod, scopes: Sequence[Scope]) -> None:
         for name, setting in (settings or {}).items():
             if name not in params:
                 raise ConfigError(f"'{where}.{name}': {method.name} has no parameter '{name}'"
-                                  f"{did_you_mean(name, list(params))} known: {', '.join(params) or 'none'}")
+                                  f"{did_you_mean(name, list(params))} (known: {', '.join(params) or 'none'})")
             _check_form(setting, params[name].kind, f"{where}.{name}")
 
 
