@@ -1,13 +1,13 @@
 """Model merging through jaforge side by side with mergekit (`mergekit-yaml`), same recipes.
 
-    python benchmarks/merge.py [--quick] [--rounds 3] [--methods ties,linear,slerp,breadcrumbs_ties]
+    python benchmarks/merge.py [--quick] [--rounds 3] [--methods ties,linear,slerp,nuslerp,breadcrumbs_ties]
 
 Input: a random Llama-shaped Hugging Face model (safetensors, float32; 8 layers, width 512, GQA,
 SwiGLU 1408, vocabulary 32 000, untied head: ~57M parameters, 228 MB) and three "fine-tuned"
 variants (the base plus Gaussian noise), built here with transformers. Recipes in mergekit's YAML:
 ties (base + 3 models, density 0.5, per-model weights), linear (3 models), slerp (base + 1, a t
-gradient over depth) and breadcrumbs_ties (base + 3, density 0.5, gamma 0.01). `--quick`: width
-128, 2 layers, vocabulary 4000 (~1.6M parameters).
+gradient over depth), nuslerp (base + 2, weights 0.6/0.4) and breadcrumbs_ties (base + 3, density
+0.5, gamma 0.01). `--quick`: width 128, 2 layers, vocabulary 4000 (~1.6M parameters).
 
 Same answers first: every merged tensor of jaforge's output must equal mergekit's within 1e-6, else
 the run fails. Then alternating runs (A B, B A, …), each tool in a fresh process (`jaforge merge
@@ -76,6 +76,8 @@ def recipes(paths: dict[str, Path]) -> dict[str, dict]:
                                                         for x, w in zip(m, (0.5, 0.3, 0.2))]},
         "slerp": {"merge_method": "slerp", "base_model": b, "parameters": {"t": [0.0, 0.5, 0.3, 1.0]},
                   "models": [{"model": b}, {"model": m[0]}]},
+        "nuslerp": {"merge_method": "nuslerp", "base_model": b,
+                    "models": [{"model": m[0], "parameters": {"weight": 0.6}}, {"model": m[1], "parameters": {"weight": 0.4}}]},
         "breadcrumbs_ties": {"merge_method": "breadcrumbs_ties", "base_model": b,
                              "parameters": {"density": 0.5, "gamma": 0.01},
                              "models": [{"model": x, "parameters": {"weight": w}} for x, w in zip(m, (1.0, 0.6, 0.3))]},
@@ -169,7 +171,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small models, 1 round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--methods", default="ties,linear,slerp,breadcrumbs_ties")
+    parser.add_argument("--methods", default="ties,linear,slerp,nuslerp,breadcrumbs_ties")
     parser.add_argument("--worker"), parser.add_argument("--recipe"), parser.add_argument("--out")
     args = parser.parse_args()
     if args.worker:
@@ -193,7 +195,7 @@ def main() -> None:
     params = round(size_mb * 2**20 / 4 / 1e6, 1)
     inputs = {"model": shape, "parameters_millions": params, "model_mb": round(size_mb, 1), "dtype": "float32",
               "recipes": "ties (base + 3, density 0.5), linear (3), slerp (base + 1, t gradient), "
-                         "breadcrumbs_ties (base + 3, density 0.5, gamma 0.01)",
+                         "nuslerp (base + 2), breadcrumbs_ties (base + 3, density 0.5, gamma 0.01)",
               "rounds": rounds, "small_input": args.quick}
     ratios = {m: r["ratio"]["median"] for m, r in results.items()}
     all_ratios = [x for r in results.values() for x in (m / j for m, j in zip(r["seconds"]["mergekit"], r["seconds"]["jaforge"]))]
