@@ -93,8 +93,7 @@ def merged_tensor(plan: MergePlan, job: Job, tensors: list[torch.Tensor], mask: 
             raise InputError(job.sources[0].model, f"non-floating tensor '{job.name}' differs between inputs")
         return tensors[0]
     names = [s.model for s in job.sources]
-    uses_base = plan.method.needs_base or plan.method.optional_base
-    base_index = names.index(job.base) if job.base in names and uses_base else None
+    base_index = names.index(job.base) if job.base in names and plan.method.uses_base else None
     kwargs = {}
     for param in plan.method.params:
         if not param.per_model:

@@ -64,6 +64,10 @@ class MergeMethod:
     others: Optional[int] = None
     """How many models besides the base the method merges, when that is fixed."""
 
+    @property
+    def uses_base(self) -> bool:
+        return self.needs_base or self.optional_base
+
 
 MaskFn = Callable[[Tensor, "float | Tensor", int], Tensor]
 """(task vector, keep probability — one for all entries, or one per entry — , index of the model

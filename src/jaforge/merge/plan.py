@@ -89,7 +89,7 @@ def check_slice(where: str, out: OutputSlice, base: Optional[str], method: Merge
         bound = (f"exactly {method.min_inputs}" if method.min_inputs == method.max_inputs
                  else f"at most {method.max_inputs}" if method.max_inputs else f"at least {method.min_inputs}")
         raise ConfigError(f"{method.name} merges {bound} models (base included); {where} has {len(names)}")
-    others = [n for n in names if n != base or not (method.needs_base or method.optional_base)]
+    others = [n for n in names if n != base or not method.uses_base]
     if method.others is not None and len(others) != method.others:
         raise ConfigError(f"{method.name} merges exactly {method.others} models besides the base; "
                           f"{where} has {len(others)}")

@@ -77,8 +77,8 @@ def count_targets(labels: torch.Tensor) -> int:
 
 def response_logprobs(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """Summed log-probability of each row's target tokens [B]. The output head runs at the
-    target positions only, `chunk_rows` of them at a time without a gradient: a held-out batch's
-    full [B, T, V] logits at a 16k vocabulary would be the run's largest allocation."""
+    target positions only, and without a gradient in chunks of `default_chunk_rows` positions: a
+    held-out batch's full [B, T, V] logits at a 16k vocabulary were the run's largest allocation."""
     if "target_positions" not in batch:
         batch = {**batch, **target_positions(batch["labels"])}
     hidden, targets = _target_hidden(model, batch), batch["target_ids"]
